@@ -1,0 +1,9 @@
+//! Chrysalis storage (layer L2): the only crate that writes files.
+//!
+//! - [`atomic`]: crash-safe whole-file replacement (temp file, fsync, rename, fsync directory).
+//! - [`vault_file`]: the passphrase-sealed vault on disk.
+//! - [`segment`]: the ledger's append-only segment log.
+
+pub mod atomic;
+pub mod segment;
+pub mod vault_file;
