@@ -19,8 +19,17 @@
 //! Nothing here reads a clock or touches a file: time comes in as arguments
 //! and bytes go out through the storage trait.
 
+pub mod frame;
+pub mod head;
+pub mod ledger;
 pub mod merkle;
 pub mod node;
+pub mod query;
+pub mod storage;
 
+pub use head::{Checkpoint, HeadError, SignedTreeHead};
+pub use ledger::{AppendError, FsyncPolicy, OpenError, ReadError, RecordError, TraceLedger};
 pub use merkle::{ConsistencyProof, Hash, InclusionProof, MerkleTree, ProofError};
 pub use node::{NodeError, Payload, TraceKind, TraceNode, TraceNodeBuilder};
+pub use query::{Cursor, Page, Query, QueryError};
+pub use storage::{FaultyStorage, LedgerStorage, MemoryStorage, Recovery, StorageError};
