@@ -1,0 +1,359 @@
+//! Version vectors.
+//!
+//! A [`VectorClock`] maps each node to the number of its events seen. It is
+//! stored as two parallel vectors sorted by node id (ids, counters), with no
+//! zero entries: no hashing, one binary search per lookup, and a merge of two
+//! clocks over the same nodes is a slice comparison plus an element-wise
+//! `max`, which runs at memory speed. Clocks are small and standalone, so they
+//! keep full ids rather than interning them (interning pays off only where a
+//! dot is repeated per element, see [`crate::CausalContext`]).
+
+use crate::{Crdt, DeltaCrdt};
+use chrysalis_types::NodeId;
+use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use std::cmp::Ordering;
+
+/// How two clocks relate in the causal partial order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClockOrdering {
+    /// Every event the left clock saw, the right one saw too, and more.
+    Before,
+    /// The left clock saw everything the right one did, and more.
+    After,
+    /// Both saw exactly the same events.
+    Equal,
+    /// Each saw an event the other did not.
+    Concurrent,
+}
+
+/// A version vector: per node, how many of its events have been seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct VectorClock {
+    ids: Vec<NodeId>,
+    counters: Vec<u64>,
+}
+
+/// Below this ratio of sizes, merge by point updates (cost proportional to
+/// the smaller clock) rather than by a linear merge.
+const POINT_MERGE_RATIO: usize = 16;
+
+impl VectorClock {
+    /// The empty clock: no events seen.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many nodes have a non-zero entry.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no event has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Events seen from `actor` (0 when none).
+    pub fn get(&self, actor: &NodeId) -> u64 {
+        match self.ids.binary_search(actor) {
+            Ok(i) => self.counters[i],
+            Err(_) => 0,
+        }
+    }
+
+    /// The entries in increasing node-id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, u64)> + '_ {
+        self.ids.iter().zip(self.counters.iter().copied())
+    }
+
+    /// Records that `actor`'s events up to `counter` have been seen (keeps the
+    /// larger of the old and new counter).
+    pub fn observe(&mut self, actor: NodeId, counter: u64) {
+        if counter == 0 {
+            return;
+        }
+        match self.ids.binary_search(&actor) {
+            Ok(i) => self.counters[i] = self.counters[i].max(counter),
+            Err(i) => {
+                self.ids.insert(i, actor);
+                self.counters.insert(i, counter);
+            }
+        }
+    }
+
+    /// Counts one more event by `actor` and returns the delta: a clock with
+    /// that single entry. Saturates at `u64::MAX` events.
+    pub fn increment(&mut self, actor: NodeId) -> VectorClock {
+        let next = self.get(&actor).saturating_add(1);
+        self.observe(actor, next);
+        Self {
+            ids: vec![actor],
+            counters: vec![next],
+        }
+    }
+
+    /// Where this clock stands relative to `other`.
+    pub fn compare(&self, other: &Self) -> ClockOrdering {
+        let (mut less, mut greater) = (false, false);
+        if self.ids == other.ids {
+            for (a, b) in self.counters.iter().zip(&other.counters) {
+                less |= a < b;
+                greater |= a > b;
+            }
+        } else {
+            let (mut i, mut j) = (0, 0);
+            while i < self.ids.len() || j < other.ids.len() {
+                let order = match (self.ids.get(i), other.ids.get(j)) {
+                    (Some(a), Some(b)) => a.cmp(b),
+                    (Some(_), None) => Ordering::Less,
+                    _ => Ordering::Greater,
+                };
+                match order {
+                    Ordering::Less => (greater, i) = (true, i + 1),
+                    Ordering::Greater => (less, j) = (true, j + 1),
+                    Ordering::Equal => {
+                        less |= self.counters[i] < other.counters[j];
+                        greater |= self.counters[i] > other.counters[j];
+                        (i, j) = (i + 1, j + 1);
+                    }
+                }
+            }
+        }
+        match (less, greater) {
+            (false, false) => ClockOrdering::Equal,
+            (true, false) => ClockOrdering::Before,
+            (false, true) => ClockOrdering::After,
+            (true, true) => ClockOrdering::Concurrent,
+        }
+    }
+
+    /// Whether this clock has seen every event `other` has.
+    pub fn dominates(&self, other: &Self) -> bool {
+        matches!(
+            self.compare(other),
+            ClockOrdering::After | ClockOrdering::Equal
+        )
+    }
+
+    /// The entries of this clock that `other` lacks: what a peer whose clock
+    /// is `other` must be sent to catch up.
+    pub fn delta_since(&self, other: &Self) -> Self {
+        let mut out = Self::new();
+        for (id, counter) in self.iter() {
+            if counter > other.get(id) {
+                out.ids.push(*id);
+                out.counters.push(counter);
+            }
+        }
+        out
+    }
+
+    /// The greatest lower bound: per node, the smaller counter. The meet of
+    /// every peer's acknowledged clock is the causally stable clock.
+    pub fn meet(&self, other: &Self) -> Self {
+        let mut out = Self::new();
+        for (id, counter) in self.iter() {
+            let low = counter.min(other.get(id));
+            if low > 0 {
+                out.ids.push(*id);
+                out.counters.push(low);
+            }
+        }
+        out
+    }
+
+    /// The meet of many clocks (the empty clock when there are none).
+    pub fn stable_of<'a>(clocks: impl IntoIterator<Item = &'a VectorClock>) -> Self {
+        let mut clocks = clocks.into_iter();
+        let Some(first) = clocks.next() else {
+            return Self::new();
+        };
+        clocks.fold(first.clone(), |acc, c| acc.meet(c))
+    }
+
+    /// Bytes held on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.ids.capacity() * size_of::<NodeId>() + self.counters.capacity() * 8
+    }
+
+    fn merge_linear(&mut self, other: &Self) {
+        let mut ids = Vec::with_capacity(self.ids.len().max(other.ids.len()));
+        let mut counters = Vec::with_capacity(ids.capacity());
+        let (mut i, mut j) = (0, 0);
+        while i < self.ids.len() && j < other.ids.len() {
+            match self.ids[i].cmp(&other.ids[j]) {
+                Ordering::Less => {
+                    ids.push(self.ids[i]);
+                    counters.push(self.counters[i]);
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    ids.push(other.ids[j]);
+                    counters.push(other.counters[j]);
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    ids.push(self.ids[i]);
+                    counters.push(self.counters[i].max(other.counters[j]));
+                    (i, j) = (i + 1, j + 1);
+                }
+            }
+        }
+        ids.extend_from_slice(&self.ids[i..]);
+        counters.extend_from_slice(&self.counters[i..]);
+        ids.extend_from_slice(&other.ids[j..]);
+        counters.extend_from_slice(&other.counters[j..]);
+        self.ids = ids;
+        self.counters = counters;
+    }
+}
+
+impl Crdt for VectorClock {
+    fn merge(&mut self, other: &Self) {
+        if self.ids == other.ids {
+            for (a, b) in self.counters.iter_mut().zip(&other.counters) {
+                *a = (*a).max(*b);
+            }
+        } else if other.len().saturating_mul(POINT_MERGE_RATIO) <= self.len() {
+            for (id, counter) in other.iter() {
+                self.observe(*id, counter);
+            }
+        } else {
+            self.merge_linear(other);
+        }
+    }
+}
+
+impl DeltaCrdt for VectorClock {
+    type Delta = VectorClock;
+    const KIND: &'static str = "vector-clock";
+
+    fn apply_delta(&mut self, delta: &Self::Delta) {
+        self.merge(delta);
+    }
+}
+
+impl PartialOrd for VectorClock {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match self.compare(other) {
+            ClockOrdering::Before => Some(Ordering::Less),
+            ClockOrdering::After => Some(Ordering::Greater),
+            ClockOrdering::Equal => Some(Ordering::Equal),
+            ClockOrdering::Concurrent => None,
+        }
+    }
+}
+
+impl FromIterator<(NodeId, u64)> for VectorClock {
+    fn from_iter<I: IntoIterator<Item = (NodeId, u64)>>(iter: I) -> Self {
+        let mut out = Self::new();
+        for (id, counter) in iter {
+            out.observe(id, counter);
+        }
+        out
+    }
+}
+
+impl Encode for VectorClock {
+    fn encode(&self, w: &mut Writer) {
+        w.put_len(self.ids.len());
+        for (id, counter) in self.iter() {
+            w.put(id);
+            w.put(&counter);
+        }
+    }
+}
+
+impl Decode for VectorClock {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let count = r.len("vector clock")?;
+        let mut out = Self::new();
+        for _ in 0..count {
+            let offset = r.offset();
+            let id: NodeId = r.get()?;
+            let counter: u64 = r.get()?;
+            if out.ids.last().is_some_and(|last| *last >= id) {
+                return Err(DecodeError::NonCanonical {
+                    offset,
+                    reason: "vector clock ids must be strictly increasing",
+                });
+            }
+            if counter == 0 {
+                return Err(DecodeError::NonCanonical {
+                    offset,
+                    reason: "vector clocks omit zero entries",
+                });
+            }
+            out.ids.push(id);
+            out.counters.push(counter);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(b: u8) -> NodeId {
+        NodeId::new([b; 32])
+    }
+
+    #[test]
+    fn orders_clocks() {
+        let a: VectorClock = [(node(1), 2), (node(2), 1)].into_iter().collect();
+        let b: VectorClock = [(node(1), 2), (node(2), 3)].into_iter().collect();
+        let c: VectorClock = [(node(3), 1)].into_iter().collect();
+        assert_eq!(a.compare(&b), ClockOrdering::Before);
+        assert_eq!(b.compare(&a), ClockOrdering::After);
+        assert_eq!(a.compare(&a.clone()), ClockOrdering::Equal);
+        assert_eq!(a.compare(&c), ClockOrdering::Concurrent);
+        assert_eq!(VectorClock::new().compare(&c), ClockOrdering::Before);
+        assert!(b.dominates(&a));
+        assert_eq!(a.partial_cmp(&c), None);
+    }
+
+    #[test]
+    fn merges_by_points_and_linearly() {
+        let big: VectorClock = (0..40u8).map(|i| (node(i), u64::from(i) + 1)).collect();
+        let mut small: VectorClock = [(node(200), 5), (node(3), 9)].into_iter().collect();
+        let mut by_points = big.clone();
+        by_points.merge(&small);
+        small.merge(&big);
+        assert_eq!(by_points, small);
+        assert_eq!(by_points.get(&node(3)), 9);
+        assert_eq!(by_points.get(&node(200)), 5);
+        assert_eq!(by_points.len(), 41);
+    }
+
+    #[test]
+    fn delta_since_and_meet() {
+        let a: VectorClock = [(node(1), 5), (node(2), 1)].into_iter().collect();
+        let b: VectorClock = [(node(1), 3), (node(2), 4)].into_iter().collect();
+        let d = a.delta_since(&b);
+        assert_eq!(d.iter().collect::<Vec<_>>(), vec![(&node(1), 5)]);
+        let mut caught_up = b.clone();
+        caught_up.apply_delta(&d);
+        assert!(caught_up.dominates(&a));
+        let m = VectorClock::stable_of([&a, &b]);
+        assert_eq!(m.get(&node(1)), 3);
+        assert_eq!(m.get(&node(2)), 1);
+    }
+
+    #[test]
+    fn non_canonical_bytes_are_refused() {
+        let a: VectorClock = [(node(1), 5), (node(2), 1)].into_iter().collect();
+        let mut bytes = a.to_bytes();
+        assert_eq!(VectorClock::from_bytes(&bytes).unwrap(), a);
+        // Swap the two entries: ids no longer increase.
+        let (x, y) = (5..45, 45..85);
+        let first = bytes[x.clone()].to_vec();
+        let second = bytes[y.clone()].to_vec();
+        bytes[x].copy_from_slice(&second);
+        bytes[y].copy_from_slice(&first);
+        assert!(matches!(
+            VectorClock::from_bytes(&bytes),
+            Err(DecodeError::NonCanonical { .. })
+        ));
+    }
+}
