@@ -244,3 +244,57 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(codes, expected, "{report}");
     assert_eq!(report.summary(), "5 errors, 1 warning");
 }
+
+const EXAMPLES: &[(&str, &str, crate::Format)] = &[
+    ("order.toml", include_str!("../../../../examples/flows/order.toml"), crate::Format::Toml),
+    ("review.yaml", include_str!("../../../../examples/flows/review.yaml"), crate::Format::Yaml),
+    ("fails.json", include_str!("../../../../examples/flows/fails.json"), crate::Format::Json),
+    ("broken.toml", include_str!("../../../../examples/flows/broken.toml"), crate::Format::Toml),
+    ("empty.json", include_str!("../../../../examples/flows/empty.json"), crate::Format::Json),
+];
+
+const BUILTINS: &[&str] = &["noop", "log", "sleep", "fail", "flaky", "choose"];
+
+#[test]
+fn example_flows_validate_as_documented() {
+    let mut codes = BTreeSet::new();
+    for (name, text, format) in EXAMPLES {
+        let flow = crate::load(text, *format).unwrap();
+        let report = validate(&flow, BUILTINS);
+        let broken = matches!(*name, "broken.toml" | "empty.json");
+        assert_eq!(report.has_errors(), broken, "{name}:\n{report}");
+        codes.extend(report.diagnostics().iter().map(|d| d.code));
+    }
+    let all: BTreeSet<Code> = Code::ALL.iter().copied().collect();
+    assert_eq!(codes, all, "the broken examples show every diagnostic");
+}
+
+#[test]
+fn broken_example_report_is_stable() {
+    let flow = crate::load(EXAMPLES[3].1, crate::Format::Toml).unwrap();
+    let report = validate(&flow, BUILTINS);
+    let expected = "\
+error[duplicate-node]: node \"left\" is defined more than once
+error[unknown-node]: edge \"right\" -> \"nowhere\" names unknown node \"nowhere\"
+error[many-starts]: flow has 2 start nodes: \"begin\", \"also_begin\"
+error[start-incoming]: start node \"begin\" has incoming edges from \"check\"
+error[end-outgoing]: end node \"done\" has outgoing edges to \"cleanup\"
+error[no-path-to-end]: node \"stuck\" cannot reach an end node
+error[unbounded-cycle]: cycle through \"begin\", \"check\" passes no node with max_iterations, so it may never end
+error[fanout]: task \"audit\" has 2 outgoing edges; only forks and decisions may branch
+error[fork-without-join]: fork \"scatter\" has no matching join
+error[open-branch]: branch \"f2\" of fork \"fan\" never reaches a join
+error[ambiguous-join]: branches of fork \"split\" end at different joins: \"merge\", \"merge2\"
+error[join-without-fork]: join \"lonely\" closes no fork
+error[shared-join]: join \"shared\" closes more than one fork: \"g1\", \"g2\"
+error[missing-default]: decision \"check\" has no default edge
+error[many-defaults]: decision \"route\" has 2 default edges: to \"done\", \"finish\"
+error[unlabelled-branch]: edge \"check\" -> \"audit\" leaves a decision without a condition or default flag
+error[no-attempts]: node \"left\" has a retry policy with max_attempts = 0
+error[unregistered-handler]: node \"pack\" uses handler \"shrink-wrap\", which is not registered
+warning[unreachable]: node \"orphan\" is not reachable from the start node
+warning[unreachable]: node \"lonely\" is not reachable from the start node
+warning[stray-condition]: edge \"pack\" -> \"split\" has a condition or default flag but \"pack\" is not a decision
+";
+    assert_eq!(report.to_string(), expected);
+}
