@@ -1,0 +1,125 @@
+//! Covenant check (capability + budget) through the gate, next to the same
+//! capability decided by the biscuit authorizer (the peer engine) and a bare
+//! budget reserve/commit.
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::collections::BTreeSet;
+
+use chrysalis_covenant::{
+    Amount, Attenuation, Budget, Covenant, CovenantGate, DecisionRecorder, Grant, Issuer, Request,
+};
+use chrysalis_crypto::ed25519::SigningKey;
+use chrysalis_types::{AgentId, Timestamp, TraceId};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::hint::black_box;
+
+const NOW_MS: u64 = 1_800_000_000_000;
+
+/// A recorder that only counts, so the figure is the gate's own cost.
+struct CountingRecorder(u64);
+
+impl DecisionRecorder for CountingRecorder {
+    type Error = std::convert::Infallible;
+    fn record(
+        &mut self,
+        decision: &chrysalis_covenant::Decision<'_>,
+    ) -> Result<TraceId, Self::Error> {
+        self.0 += u64::from(decision.allowed());
+        Ok(TraceId::new([0; 32]))
+    }
+}
+
+fn delegated_covenant() -> (Covenant, AgentId) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let issuer = Issuer::new(&SigningKey::from_seed(&[7; 32])).expect("benchmark fixture is valid");
+    let grants = [
+        Grant {
+            action: "tool.call".into(),
+            resource_prefix: "tools/".into(),
+        },
+        Grant {
+            action: "memory.read".into(),
+            resource_prefix: "".into(),
+        },
+    ];
+    let sub = AgentId::new([9; 16]);
+    let narrowed = Attenuation {
+        actions: Some(BTreeSet::from(["tool.call".to_owned()])),
+        resource_prefix: Some("tools/search".into()),
+        holder: Some(sub),
+        not_after_s: Some(NOW_MS / 1000 + 3600),
+        max_cost: Some(100),
+    };
+    let cov = issuer
+        .issue(&grants, &mut rng)
+        .expect("benchmark fixture is valid")
+        .attenuate(&narrowed, &mut rng)
+        .expect("benchmark fixture is valid");
+    (cov, sub)
+}
+
+fn covenant_check(c: &mut Criterion) {
+    let (cov, sub) = delegated_covenant();
+    assert!(cov.is_compiled());
+    let request = Request {
+        principal: sub,
+        action: "tool.call",
+        resource: "tools/search/web",
+        cost: 3,
+    };
+    let amount = Amount {
+        cost: 3,
+        tokens: 200,
+        time_ms: 50,
+        calls: 1,
+    };
+    let mut group = c.benchmark_group("covenant");
+    let budget = Budget::new(Amount {
+        cost: u64::MAX / 2,
+        tokens: u64::MAX / 2,
+        time_ms: u64::MAX / 2,
+        calls: u64::MAX / 2,
+    });
+    let mut gate = CovenantGate::new(budget.clone(), CountingRecorder(0));
+    let now = Timestamp::new(NOW_MS, 0);
+    group.bench_function("gate_check_capability_and_budget", |b| {
+        b.iter(|| {
+            let admitted = gate
+                .check(&cov, black_box(&request), amount, now)
+                .expect("benchmark fixture is valid");
+            admitted
+                .reservation
+                .commit(Amount::ONE_CALL)
+                .expect("benchmark fixture is valid");
+        })
+    });
+    group.bench_function("capability_native", |b| {
+        b.iter(|| cov.authorize(black_box(&request), NOW_MS).is_ok())
+    });
+    group.bench_function("capability_biscuit_authorizer", |b| {
+        b.iter(|| cov.authorize_datalog(black_box(&request), NOW_MS).is_ok())
+    });
+    group.bench_function("budget_reserve_commit", |b| {
+        b.iter(|| {
+            budget
+                .reserve(black_box(amount))
+                .expect("benchmark fixture is valid")
+                .commit_all()
+        })
+    });
+    let bytes = cov.to_bytes().expect("benchmark fixture is valid");
+    let root = SigningKey::from_seed(&[7; 32]).verifying_key();
+    group.bench_function("covenant_load_verify_compile", |b| {
+        b.iter(|| {
+            Covenant::from_bytes(black_box(&bytes), &root).expect("benchmark fixture is valid")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, covenant_check);
+criterion_main!(benches);
