@@ -272,7 +272,6 @@ mod tests {
     }
 
     struct Pki {
-        root: Issued,
         inter: Issued,
         leaf: Issued,
         verifier: ChainVerifier,
@@ -284,7 +283,6 @@ mod tests {
         let leaf = leaf_with(&inter, "node1.chrysalis.test", |_| {});
         let verifier = ChainVerifier::new(&[root.cert.der()]).unwrap();
         Pki {
-            root,
             inter,
             leaf,
             verifier,
@@ -463,7 +461,5 @@ mod tests {
             .verifier
             .verify_client(p.inter.cert.der(), &root_chain, NOW_UNIX_S);
         assert!(result.is_err(), "{result:?}");
-        let _ = &p.root;
-        let _ = &p.leaf.key;
     }
 }
