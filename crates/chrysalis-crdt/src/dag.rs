@@ -295,7 +295,8 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             + self.heads.len() * 48
     }
 
-    fn adopt_orphans(&mut self) {
+    /// Moves every buffered orphan whose parents have arrived into the DAG.
+    pub fn adopt_orphans(&mut self) {
         loop {
             let ready: Vec<Hash> = self
                 .orphans
@@ -317,13 +318,13 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
 
 impl<V: Clone + Encode + Decode> Crdt for MerkleDag<V> {
     fn merge(&mut self, other: &Self) {
+        // Orphans are a local buffer, not state: adopting them here would
+        // make the result depend on which side held them. They are adopted
+        // by the next `apply_delta` or `adopt_orphans`.
         for hash in other.missing_in(self) {
             if let Some(node) = other.nodes.get(&hash) {
                 self.insert_unchecked(hash, node.clone());
             }
-        }
-        if !self.orphans.is_empty() {
-            self.adopt_orphans();
         }
     }
 }
