@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub(crate) mod demo;
+pub(crate) mod hash;
+pub(crate) mod keygen;
+pub(crate) mod sign;

@@ -1,0 +1,55 @@
+//! `chrysalis`: the command-line tool.
+//!
+//! Each subcommand lives in its own module under `cmd/`. Errors print as one
+//! line on standard error, prefixed `error:`, and exit with status 1; usage
+//! errors exit with status 2 (clap's convention).
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd;
+mod input;
+mod keyfile;
+
+/// Chrysalis: distributed, self-healing, verifiable agent systems.
+#[derive(Debug, Parser)]
+#[command(name = "chrysalis", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The guided tour: a live run of what Chrysalis guarantees, checked as it goes.
+    Demo(cmd::demo::Args),
+    /// Create an agent identity: an Ed25519 key pair, a random agent id and a fingerprint.
+    Keygen(cmd::keygen::KeygenArgs),
+    /// Print the fingerprint of an agent identity file.
+    Fingerprint(cmd::keygen::FingerprintArgs),
+    /// Hash files (or standard input) with SHA-2, SHA-3 or BLAKE3.
+    Hash(cmd::hash::Args),
+    /// Sign a file (or standard input) with an agent's secret key.
+    Sign(cmd::sign::SignArgs),
+    /// Verify a signature made by `chrysalis sign`.
+    Verify(cmd::sign::VerifyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(&args),
+        Command::Keygen(args) => cmd::keygen::keygen(&args),
+        Command::Fingerprint(args) => cmd::keygen::fingerprint(&args),
+        Command::Hash(args) => cmd::hash::run(&args),
+        Command::Sign(args) => cmd::sign::sign(&args),
+        Command::Verify(args) => cmd::sign::verify(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
