@@ -1,0 +1,3 @@
+//! Segment log benchmarks (being written).
+
+fn main() {}
