@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Keep API keys in a passphrase-sealed vault.
+    Vault(cmd::vault::Args),
     /// The guided tour: a live run of what Chrysalis guarantees, checked as it goes.
     Demo(cmd::demo::Args),
     /// Create an agent identity: an Ed25519 key pair, a random agent id and a fingerprint.
@@ -35,9 +37,17 @@ enum Command {
     Verify(cmd::sign::VerifyArgs),
 }
 
+/// Milliseconds since the Unix epoch: the one place the CLI reads the clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Vault(args) => cmd::vault::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Keygen(args) => cmd::keygen::keygen(&args),
         Command::Fingerprint(args) => cmd::keygen::fingerprint(&args),

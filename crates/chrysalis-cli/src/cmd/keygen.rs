@@ -29,14 +29,8 @@ pub(crate) struct FingerprintArgs {
     file: PathBuf,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 pub(crate) fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
-    let keypair = AgentKeypair::generate(&args.name, now_ms(), &mut rand_core::OsRng)
+    let keypair = AgentKeypair::generate(&args.name, crate::now_ms(), &mut rand_core::OsRng)
         .context("cannot create the identity")?;
     let public_path = public_path(&args.out);
     let secret = keyfile::secret_json(&keypair)?;

@@ -4,3 +4,4 @@ pub(crate) mod demo;
 pub(crate) mod hash;
 pub(crate) mod keygen;
 pub(crate) mod sign;
+pub(crate) mod vault;

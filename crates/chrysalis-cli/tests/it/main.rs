@@ -6,6 +6,7 @@
 mod demo;
 mod hash;
 mod keys;
+mod vault;
 
 use assert_cmd::Command;
 

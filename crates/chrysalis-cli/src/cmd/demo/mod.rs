@@ -37,18 +37,12 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     })
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 fn identities(show: &mut Show) -> Result<(AgentKeypair, AgentKeypair)> {
     show.section("Agents get identities");
     show.say("Each agent has a random id and an Ed25519 key; its fingerprint binds id, name, creation time and key.");
     let mut rng = rand_core::OsRng;
-    let alice = AgentKeypair::generate("alice", now_ms(), &mut rng)?;
-    let bob = AgentKeypair::generate("bob", now_ms(), &mut rng)?;
+    let alice = AgentKeypair::generate("alice", crate::now_ms(), &mut rng)?;
+    let bob = AgentKeypair::generate("bob", crate::now_ms(), &mut rng)?;
     for agent in [&alice, &bob] {
         let id = agent.identity();
         show.fact(
