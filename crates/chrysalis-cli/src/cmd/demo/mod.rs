@@ -10,6 +10,7 @@ use show::{Show, format_duration, timed};
 use std::process::ExitCode;
 
 mod show;
+mod vault;
 
 /// Arguments of `chrysalis demo`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,18 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     signatures(&mut show, &alice, &bob);
     batch(&mut show)?;
     hashes(&mut show);
-    let _ = &args.dir;
+    vault::keyring(&mut show)?;
+    let temp;
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("chrysalis-demo-")
+                .tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    vault::vault(&mut show, &dir)?;
     Ok(if show.finish() {
         ExitCode::SUCCESS
     } else {
