@@ -381,6 +381,30 @@ impl Keyring {
 
     /// Decrypts a ciphertext made by this keyring (by any enabled key).
     pub fn decrypt(&self, ciphertext: &[u8], aad: &[u8]) -> Result<SecretBytes, KeyringError> {
+        let (key, header) = self.opening_key(ciphertext)?;
+        let aad = full_aad(&ciphertext[..header.len], aad);
+        key.open(header.nonce, &aad, &ciphertext[header.len..])
+            .map_err(|_| KeyringError::Decrypt)
+    }
+
+    /// Like [`Keyring::decrypt`], but returns the plaintext in an ordinary
+    /// `Vec`: no page locking, so an order of magnitude cheaper for bulk
+    /// data (episodes, ledger payloads) whose plaintext is not a credential.
+    /// The caller owns wiping it, if it matters.
+    pub fn decrypt_to_vec(&self, ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>, KeyringError> {
+        let (key, header) = self.opening_key(ciphertext)?;
+        let aad = full_aad(&ciphertext[..header.len], aad);
+        let mut buf = ciphertext[header.len..].to_vec();
+        key.open_in_place(header.nonce, &aad, &mut buf)
+            .map_err(|_| KeyringError::Decrypt)?;
+        Ok(buf)
+    }
+
+    /// The enabled key that made `ciphertext`, and its parsed header.
+    fn opening_key<'c>(
+        &self,
+        ciphertext: &'c [u8],
+    ) -> Result<(&AeadKey, Header<'c>), KeyringError> {
         let header = parse_header(ciphertext)?;
         let key = self.usable(header.key_id)?;
         if key.algorithm() != header.algorithm {
@@ -388,9 +412,7 @@ impl Keyring {
                 key_id: header.key_id,
             });
         }
-        let aad = full_aad(&ciphertext[..header.len], aad);
-        key.open(header.nonce, &aad, &ciphertext[header.len..])
-            .map_err(|_| KeyringError::Decrypt)
+        Ok((key, header))
     }
 
     /// Decrypts with whichever key made `ciphertext` and encrypts again under

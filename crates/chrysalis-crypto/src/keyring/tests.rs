@@ -3,8 +3,11 @@ use proptest::prelude::*;
 
 const BOTH: [AeadAlgorithm; 2] = [AeadAlgorithm::Aes256Gcm, AeadAlgorithm::XChaCha20Poly1305];
 
+/// Decrypts both ways, checks they agree, returns the plaintext.
 fn round_trip(ring: &Keyring, ct: &[u8], aad: &[u8]) -> Vec<u8> {
-    ring.decrypt(ct, aad).unwrap().expose_secret().to_vec()
+    let plain = ring.decrypt(ct, aad).unwrap().expose_secret().to_vec();
+    assert_eq!(ring.decrypt_to_vec(ct, aad).unwrap(), plain);
+    plain
 }
 
 #[test]
@@ -267,6 +270,7 @@ proptest! {
         let at = position.index(ct.len());
         ct[at] ^= 1 << bit;
         prop_assert!(ring.decrypt(&ct, b"aad").is_err());
+        prop_assert!(ring.decrypt_to_vec(&ct, b"aad").is_err());
     }
 }
 
