@@ -18,7 +18,9 @@ pub fn register_all(registry: &mut HandlerRegistry) {
     registry
         .register("noop", |_ctx: StepContext| async { Ok(StepOutput::done()) })
         .register("log", |ctx: StepContext| async move {
-            Ok(StepOutput::message(ctx.param_text("message").unwrap_or_default()))
+            Ok(StepOutput::message(
+                ctx.param_text("message").unwrap_or_default(),
+            ))
         })
         .register("sleep", |ctx: StepContext| async move {
             let duration_ms = ctx
@@ -28,15 +30,23 @@ pub fn register_all(registry: &mut HandlerRegistry) {
             Ok(StepOutput::message(format!("slept {duration_ms} ms")))
         })
         .register("fail", |ctx: StepContext| async move {
-            let message = ctx.param_text("message").unwrap_or_else(|| "failed on purpose".to_owned());
+            let message = ctx
+                .param_text("message")
+                .unwrap_or_else(|| "failed on purpose".to_owned());
             Err(HandlerError::failed(message))
         })
         .register("flaky", |ctx: StepContext| async move {
             let failures = ctx.param_u64("failures")?.unwrap_or(1);
             if u64::from(ctx.attempt) <= failures {
-                return Err(HandlerError::failed(format!("flaky failure on attempt {}", ctx.attempt)));
+                return Err(HandlerError::failed(format!(
+                    "flaky failure on attempt {}",
+                    ctx.attempt
+                )));
             }
-            Ok(StepOutput::message(format!("succeeded on attempt {}", ctx.attempt)))
+            Ok(StepOutput::message(format!(
+                "succeeded on attempt {}",
+                ctx.attempt
+            )))
         })
         .register("choose", |ctx: StepContext| async move { choose(&ctx) });
 }
@@ -45,12 +55,19 @@ fn choose(ctx: &StepContext) -> Result<StepOutput, HandlerError> {
     let list = ctx
         .param_text("branches")
         .ok_or_else(|| HandlerError::bad_parameter("branches", "is required"))?;
-    let branches: Vec<&str> = list.split(',').map(str::trim).filter(|b| !b.is_empty()).collect();
+    let branches: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .collect();
     let index = (ctx.iteration.max(1) as usize - 1).min(branches.len().saturating_sub(1));
     let branch = branches
         .get(index)
         .ok_or_else(|| HandlerError::bad_parameter("branches", "must name at least one branch"))?;
-    Ok(StepOutput { branch: Some((*branch).to_owned()), message: Some(format!("chose {branch}")) })
+    Ok(StepOutput {
+        branch: Some((*branch).to_owned()),
+        message: Some(format!("chose {branch}")),
+    })
 }
 
 #[cfg(test)]
@@ -62,7 +79,10 @@ mod tests {
     use super::*;
 
     fn ctx(attempt: u32, iteration: u32, params: &[(&str, ParamValue)]) -> StepContext {
-        let params: Params = params.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let params: Params = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
         StepContext {
             flow: FlowId::from("f"),
             node: NodeName::from("n"),
@@ -86,7 +106,12 @@ mod tests {
             Ok(StepOutput::message("hi"))
         );
         let before = tokio::time::Instant::now();
-        call("sleep", ctx(1, 1, &[("duration_ms", ParamValue::Integer(250))])).await.unwrap();
+        call(
+            "sleep",
+            ctx(1, 1, &[("duration_ms", ParamValue::Integer(250))]),
+        )
+        .await
+        .unwrap();
         assert_eq!(before.elapsed(), Duration::from_millis(250));
         assert_eq!(
             call("fail", ctx(1, 1, &[("message", text("boom"))])).await,
@@ -96,18 +121,44 @@ mod tests {
         assert!(call("flaky", ctx(2, 1, &flaky)).await.is_err());
         assert!(call("flaky", ctx(3, 1, &flaky)).await.is_ok());
         let branches = [("branches", text("revise, approve"))];
-        assert_eq!(call("choose", ctx(1, 1, &branches)).await.unwrap().branch.as_deref(), Some("revise"));
-        assert_eq!(call("choose", ctx(1, 5, &branches)).await.unwrap().branch.as_deref(), Some("approve"));
+        assert_eq!(
+            call("choose", ctx(1, 1, &branches))
+                .await
+                .unwrap()
+                .branch
+                .as_deref(),
+            Some("revise")
+        );
+        assert_eq!(
+            call("choose", ctx(1, 5, &branches))
+                .await
+                .unwrap()
+                .branch
+                .as_deref(),
+            Some("approve")
+        );
     }
 
     #[tokio::test]
     async fn bad_parameters_are_errors() {
         let cases = [
             ("sleep", vec![], "parameter \"duration_ms\" is required"),
-            ("sleep", vec![("duration_ms", ParamValue::Integer(-1))], "parameter \"duration_ms\" must not be negative"),
-            ("sleep", vec![("duration_ms", ParamValue::Bool(true))], "parameter \"duration_ms\" must be a whole number"),
+            (
+                "sleep",
+                vec![("duration_ms", ParamValue::Integer(-1))],
+                "parameter \"duration_ms\" must not be negative",
+            ),
+            (
+                "sleep",
+                vec![("duration_ms", ParamValue::Bool(true))],
+                "parameter \"duration_ms\" must be a whole number",
+            ),
             ("choose", vec![], "parameter \"branches\" is required"),
-            ("choose", vec![("branches", ParamValue::Text(" , ".into()))], "parameter \"branches\" must name at least one branch"),
+            (
+                "choose",
+                vec![("branches", ParamValue::Text(" , ".into()))],
+                "parameter \"branches\" must name at least one branch",
+            ),
         ];
         for (name, params, expected) in cases {
             let err = call(name, ctx(1, 1, &params)).await.unwrap_err();

@@ -21,7 +21,9 @@ impl CancelToken {
     /// A token that is not cancelled.
     pub fn new() -> Self {
         let (state, _) = watch::channel(false);
-        Self { state: Arc::new(state) }
+        Self {
+            state: Arc::new(state),
+        }
     }
 
     /// Cancels every run holding a clone of this token.

@@ -59,12 +59,18 @@ impl StepOutput {
 
     /// A decision's choice.
     pub fn branch(label: impl Into<String>) -> Self {
-        Self { branch: Some(label.into()), message: None }
+        Self {
+            branch: Some(label.into()),
+            message: None,
+        }
     }
 
     /// A message for the trace.
     pub fn message(text: impl Into<String>) -> Self {
-        Self { branch: None, message: Some(text.into()) }
+        Self {
+            branch: None,
+            message: Some(text.into()),
+        }
     }
 }
 
@@ -92,12 +98,17 @@ pub enum HandlerError {
 impl HandlerError {
     /// A failure with a message.
     pub fn failed(message: impl Into<String>) -> Self {
-        Self::Failed { message: message.into() }
+        Self::Failed {
+            message: message.into(),
+        }
     }
 
     /// A bad parameter.
     pub fn bad_parameter(name: &str, reason: &'static str) -> Self {
-        Self::BadParameter { name: name.to_owned(), reason }
+        Self::BadParameter {
+            name: name.to_owned(),
+            reason,
+        }
     }
 }
 
@@ -167,6 +178,8 @@ impl HandlerSet for HandlerRegistry {
 
 impl fmt::Debug for HandlerRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandlerRegistry").field("handlers", &self.names()).finish()
+        f.debug_struct("HandlerRegistry")
+            .field("handlers", &self.names())
+            .finish()
     }
 }

@@ -15,8 +15,6 @@ mod run;
 mod sink;
 
 pub use cancel::CancelToken;
-pub use handler::{
-    Handler, HandlerError, HandlerFuture, HandlerRegistry, StepContext, StepOutput,
-};
+pub use handler::{Handler, HandlerError, HandlerFuture, HandlerRegistry, StepContext, StepOutput};
 pub use run::{ExecError, RunSummary, run, run_flow};
 pub use sink::{FnSink, MemorySink, StepEvent, StepRecord, StepSink};

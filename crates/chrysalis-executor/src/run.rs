@@ -203,7 +203,10 @@ impl Runner<'_> {
         let Some(handler) = self.registry.get(node.handler.as_str()) else {
             // Checked before the run started; an attempt without a handler fails.
             let step = request.step;
-            let id = self.tasks.spawn(async move { (step, Err("handler vanished".to_owned())) }).id();
+            let id = self
+                .tasks
+                .spawn(async move { (step, Err("handler vanished".to_owned())) })
+                .id();
             self.task_steps.insert(id, step);
             self.requests.insert(step, request);
             return;
@@ -253,15 +256,27 @@ impl Runner<'_> {
         match result {
             Ok(output) => {
                 planner.succeeded(step, output.branch.as_deref())?;
-                let event = StepEvent::Finished { branch: output.branch, message: output.message };
+                let event = StepEvent::Finished {
+                    branch: output.branch,
+                    message: output.message,
+                };
                 self.recorder.record(name, &request, event);
             }
             Err(error) => {
-                self.recorder.record(name, &request, StepEvent::Failed { error: error.clone() });
+                self.recorder.record(
+                    name,
+                    &request,
+                    StepEvent::Failed {
+                        error: error.clone(),
+                    },
+                );
                 match planner.failed(step)? {
                     AfterFailure::Retry(next) => {
                         self.retries += 1;
-                        let event = StepEvent::Retrying { next_attempt: next.attempt, delay_ms: next.delay_ms };
+                        let event = StepEvent::Retrying {
+                            next_attempt: next.attempt,
+                            delay_ms: next.delay_ms,
+                        };
                         self.recorder.record(name, &request, event);
                     }
                     AfterFailure::GiveUp => self.last_error = Some(error),
@@ -301,9 +316,10 @@ impl Runner<'_> {
                         attempts,
                         error: self.last_error.unwrap_or_default(),
                     },
-                    FailureCause::LoopBound { max_iterations } => {
-                        ExecError::LoopBound { node, max_iterations }
-                    }
+                    FailureCause::LoopBound { max_iterations } => ExecError::LoopBound {
+                        node,
+                        max_iterations,
+                    },
                     _ => ExecError::Stalled { node },
                 })
             }

@@ -90,7 +90,10 @@ impl fmt::Display for StepRecord {
                 Ok(())
             }
             StepEvent::Failed { error } => write!(f, ": {error}"),
-            StepEvent::Retrying { next_attempt, delay_ms } => {
+            StepEvent::Retrying {
+                next_attempt,
+                delay_ms,
+            } => {
                 write!(f, ": attempt {next_attempt} in {delay_ms} ms")
             }
             StepEvent::Started | StepEvent::Cancelled => Ok(()),

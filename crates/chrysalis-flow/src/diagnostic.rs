@@ -94,7 +94,13 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}[{}]: {}", self.severity(), self.code.as_str(), self.message)
+        write!(
+            f,
+            "{}[{}]: {}",
+            self.severity(),
+            self.code.as_str(),
+            self.message
+        )
     }
 }
 
@@ -128,12 +134,16 @@ impl Report {
 
     /// The errors.
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.severity() == Severity::Error)
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == Severity::Error)
     }
 
     /// The warnings.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.severity() == Severity::Warning)
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity() == Severity::Warning)
     }
 
     /// A closing line such as `2 errors, 1 warning`.

@@ -148,7 +148,11 @@ edges:
             ("id = ", Format::Toml, "invalid TOML flow"),
             ("{", Format::Json, "invalid JSON flow"),
             ("id: [", Format::Yaml, "invalid YAML flow"),
-            (r#"{"id":"x","nodes":[{"name":"a","kind":"loop"}]}"#, Format::Json, "unknown variant"),
+            (
+                r#"{"id":"x","nodes":[{"name":"a","kind":"loop"}]}"#,
+                Format::Json,
+                "unknown variant",
+            ),
             (r#"{"id":"x","colour":1}"#, Format::Json, "unknown field"),
         ];
         for (text, format, expected) in cases {
@@ -160,14 +164,26 @@ edges:
     #[test]
     fn oversized_source_is_refused() {
         let big = " ".repeat(MAX_SOURCE_BYTES + 1);
-        assert!(matches!(load(&big, Format::Json), Err(LoadError::TooLarge { .. })));
+        assert!(matches!(
+            load(&big, Format::Json),
+            Err(LoadError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn format_follows_extension() {
-        assert_eq!(Format::from_path_extension(Path::new("a/b.TOML")).unwrap(), Format::Toml);
-        assert_eq!(Format::from_path_extension(Path::new("b.yml")).unwrap(), Format::Yaml);
-        assert_eq!(Format::from_path_extension(Path::new("b.json")).unwrap(), Format::Json);
+        assert_eq!(
+            Format::from_path_extension(Path::new("a/b.TOML")).unwrap(),
+            Format::Toml
+        );
+        assert_eq!(
+            Format::from_path_extension(Path::new("b.yml")).unwrap(),
+            Format::Yaml
+        );
+        assert_eq!(
+            Format::from_path_extension(Path::new("b.json")).unwrap(),
+            Format::Json
+        );
         let err = Format::from_path_extension(Path::new("b")).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -332,7 +332,10 @@ mod tests {
         assert_eq!(policy.delay_ms(4), 400);
         policy.max_backoff_ms = 250;
         assert_eq!(policy.delay_ms(4), 250);
-        assert_eq!(RetryPolicy::new(u32::MAX, u64::MAX).delay_ms(u32::MAX), 60_000);
+        assert_eq!(
+            RetryPolicy::new(u32::MAX, u64::MAX).delay_ms(u32::MAX),
+            60_000
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Plan {
             if list.iter().all(|s| s.to.0 != e.to) {
                 list.push(Successor {
                     to: NodeIndex(e.to),
-                    condition: e.condition.clone(),
+                    condition: flow.edges[e.edge].condition.clone(),
                     default: e.default,
                 });
             }
@@ -97,7 +97,10 @@ impl Plan {
             arrivals[join as usize] = successors[fork as usize].len() as u32;
         }
         // Validation guarantees exactly one start node when there are no errors.
-        let start = nodes.iter().position(|n| n.kind == Kind::Start).unwrap_or(0);
+        let start = nodes
+            .iter()
+            .position(|n| n.kind == Kind::Start)
+            .unwrap_or(0);
         Ok(Plan {
             flow: flow.id.clone(),
             nodes,
@@ -120,7 +123,10 @@ impl Plan {
 
     /// Every node with its index.
     pub fn nodes(&self) -> impl Iterator<Item = (NodeIndex, &PlanNode)> {
-        self.nodes.iter().enumerate().map(|(i, n)| (NodeIndex(i as u32), n))
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NodeIndex(i as u32), n))
     }
 
     /// The index of the node with this name.

@@ -147,7 +147,10 @@ impl Planner {
 
     /// Reports a successful step. `branch` is the label a decision's handler chose.
     pub fn succeeded(&mut self, step: StepId, branch: Option<&str>) -> Result<(), PlannerError> {
-        let request = self.running.remove(&step).ok_or(PlannerError::UnknownStep(step))?;
+        let request = self
+            .running
+            .remove(&step)
+            .ok_or(PlannerError::UnknownStep(step))?;
         if self.outcome.is_some() {
             return Ok(());
         }
@@ -180,7 +183,10 @@ impl Planner {
     /// Reports a failed step (handler error or timeout): retries while the node's
     /// policy allows, then fails the run.
     pub fn failed(&mut self, step: StepId) -> Result<AfterFailure, PlannerError> {
-        let request = self.running.remove(&step).ok_or(PlannerError::UnknownStep(step))?;
+        let request = self
+            .running
+            .remove(&step)
+            .ok_or(PlannerError::UnknownStep(step))?;
         if self.outcome.is_some() {
             return Ok(AfterFailure::GiveUp);
         }
@@ -200,7 +206,9 @@ impl Planner {
         }
         self.outcome = Some(Outcome::Failed {
             node: request.node,
-            cause: FailureCause::Handler { attempts: request.attempt },
+            cause: FailureCause::Handler {
+                attempts: request.attempt,
+            },
         });
         Ok(AfterFailure::GiveUp)
     }
@@ -241,7 +249,10 @@ impl Planner {
 
     fn check_stalled(&mut self, last: NodeIndex) {
         if self.outcome.is_none() && self.queue.is_empty() && self.running.is_empty() {
-            self.outcome = Some(Outcome::Failed { node: last, cause: FailureCause::Stalled });
+            self.outcome = Some(Outcome::Failed {
+                node: last,
+                cause: FailureCause::Stalled,
+            });
         }
     }
 }

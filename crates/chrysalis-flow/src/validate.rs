@@ -58,8 +58,10 @@ impl HandlerSet for AnyHandler {
 pub(crate) struct ResolvedEdge {
     pub(crate) from: u32,
     pub(crate) to: u32,
-    pub(crate) condition: Option<String>,
+    /// Index of the edge in `flow.edges` (for its condition and default flag).
+    pub(crate) edge: usize,
     pub(crate) default: bool,
+    pub(crate) has_condition: bool,
 }
 
 /// A flow with names resolved, and what the rules derived from it.
@@ -98,13 +100,14 @@ pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Check
     let kind = |i: u32| flow.nodes[nodes[i as usize]].kind;
 
     let mut edges = Vec::new();
-    for edge in &flow.edges {
+    for (i, edge) in flow.edges.iter().enumerate() {
         match (index.get(edge.from.as_str()), index.get(edge.to.as_str())) {
             (Some(&from), Some(&to)) => edges.push(ResolvedEdge {
                 from,
                 to,
-                condition: edge.condition.clone(),
+                edge: i,
                 default: edge.default,
+                has_condition: edge.condition.is_some(),
             }),
             (from, to) => {
                 let mut unknown = Vec::new();
@@ -143,9 +146,16 @@ pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Check
             .filter(|e| e.default && kind(e.from) == Kind::Decision)
             .map(|e| (e.from, e.to))
             .collect(),
-        bounded: nodes.iter().map(|&i| flow.nodes[i].max_iterations.is_some()).collect(),
+        bounded: nodes
+            .iter()
+            .map(|&i| flow.nodes[i].max_iterations.is_some())
+            .collect(),
         handler_of,
-        registered: interner.names().iter().map(|h| handlers.is_registered(h)).collect(),
+        registered: interner
+            .names()
+            .iter()
+            .map(|h| handlers.is_registered(h))
+            .collect(),
     };
     let analysis = facts.analyze();
     global_checks(&facts, &analysis, &name, &mut out);
@@ -161,7 +171,12 @@ pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Check
             ),
         });
     }
-    Checked { nodes, edges, analysis, report: Report::new(out) }
+    Checked {
+        nodes,
+        edges,
+        analysis,
+        report: Report::new(out),
+    }
 }
 
 fn diag(code: Code, names: &[&NodeName], message: impl FnOnce(&str) -> String) -> Diagnostic {
@@ -176,22 +191,33 @@ fn diag(code: Code, names: &[&NodeName], message: impl FnOnce(&str) -> String) -
 fn local_checks(flow: &Flow, nodes: &[usize], edges: &[ResolvedEdge], out: &mut Vec<Diagnostic>) {
     let node = |i: u32| &flow.nodes[nodes[i as usize]];
     let of_kind = |k: Kind| -> Vec<&NodeName> {
-        nodes.iter().map(|&i| &flow.nodes[i]).filter(|n| n.kind == k).map(|n| &n.name).collect()
+        nodes
+            .iter()
+            .map(|&i| &flow.nodes[i])
+            .filter(|n| n.kind == k)
+            .map(|n| &n.name)
+            .collect()
     };
     let starts = of_kind(Kind::Start);
     match starts.len() {
-        0 => out.push(diag(Code::NoStart, &[], |_| "flow has no start node".to_owned())),
+        0 => out.push(diag(Code::NoStart, &[], |_| {
+            "flow has no start node".to_owned()
+        })),
         1 => {}
-        n => out.push(diag(Code::ManyStarts, &starts, |s| format!("flow has {n} start nodes: {s}"))),
+        n => out.push(diag(Code::ManyStarts, &starts, |s| {
+            format!("flow has {n} start nodes: {s}")
+        })),
     }
     if of_kind(Kind::End).is_empty() {
-        out.push(diag(Code::NoEnd, &[], |_| "flow has no end node".to_owned()));
+        out.push(diag(Code::NoEnd, &[], |_| {
+            "flow has no end node".to_owned()
+        }));
     }
     let mut defaults: HashMap<u32, Vec<&NodeName>> = HashMap::new();
     for e in edges {
         let (from, to) = (node(e.from), node(e.to));
         if from.kind != Kind::Decision {
-            if e.condition.is_some() || e.default {
+            if e.has_condition || e.default {
                 out.push(diag(Code::StrayCondition, &[&from.name, &to.name], |_| {
                     format!(
                         "edge {} -> {} has a condition or default flag but {} is not a decision",
@@ -203,14 +229,18 @@ fn local_checks(flow: &Flow, nodes: &[usize], edges: &[ResolvedEdge], out: &mut 
             }
         } else if e.default {
             defaults.entry(e.from).or_default().push(&to.name);
-        } else if e.condition.is_none() {
-            out.push(diag(Code::UnlabelledBranch, &[&from.name, &to.name], |_| {
-                format!(
-                    "edge {} -> {} leaves a decision without a condition or default flag",
-                    quoted(&[&from.name]),
-                    quoted(&[&to.name])
-                )
-            }));
+        } else if !e.has_condition {
+            out.push(diag(
+                Code::UnlabelledBranch,
+                &[&from.name, &to.name],
+                |_| {
+                    format!(
+                        "edge {} -> {} leaves a decision without a condition or default flag",
+                        quoted(&[&from.name]),
+                        quoted(&[&to.name])
+                    )
+                },
+            ));
         }
     }
     let mut many: Vec<_> = defaults.into_iter().filter(|(_, t)| t.len() > 1).collect();
@@ -250,12 +280,16 @@ fn global_checks<'f>(
     let has = |k: Kind| facts.kinds.contains(&k);
     if has(Kind::Start) {
         for &n in &a.unreachable {
-            out.push(one(Code::Unreachable, n, &|s| format!("node {s} is not reachable from the start node")));
+            out.push(one(Code::Unreachable, n, &|s| {
+                format!("node {s} is not reachable from the start node")
+            }));
         }
     }
     if has(Kind::End) {
         for &n in &a.cannot_reach_end {
-            out.push(one(Code::NoPathToEnd, n, &|s| format!("node {s} cannot reach an end node")));
+            out.push(one(Code::NoPathToEnd, n, &|s| {
+                format!("node {s} cannot reach an end node")
+            }));
         }
     }
     for cycle in &a.unbounded_cycles {
@@ -273,50 +307,80 @@ fn global_checks<'f>(
         let mut all = vec![name(*s)];
         all.extend(names(from));
         out.push(diag(Code::StartIncoming, &all, |_| {
-            format!("start node {} has incoming edges from {}", quoted(&[name(*s)]), quoted(&names(from)))
+            format!(
+                "start node {} has incoming edges from {}",
+                quoted(&[name(*s)]),
+                quoted(&names(from))
+            )
         }));
     }
     for (e, to) in &a.end_outgoing {
         let mut all = vec![name(*e)];
         all.extend(names(to));
         out.push(diag(Code::EndOutgoing, &all, |_| {
-            format!("end node {} has outgoing edges to {}", quoted(&[name(*e)]), quoted(&names(to)))
+            format!(
+                "end node {} has outgoing edges to {}",
+                quoted(&[name(*e)]),
+                quoted(&names(to))
+            )
         }));
     }
     fork_join_checks(a, name, out);
     for &d in &a.missing_default {
-        out.push(one(Code::MissingDefault, d, &|s| format!("decision {s} has no default edge")));
+        out.push(one(Code::MissingDefault, d, &|s| {
+            format!("decision {s} has no default edge")
+        }));
     }
 }
 
-fn fork_join_checks<'f>(a: &Analysis, name: &impl Fn(u32) -> &'f NodeName, out: &mut Vec<Diagnostic>) {
+fn fork_join_checks<'f>(
+    a: &Analysis,
+    name: &impl Fn(u32) -> &'f NodeName,
+    out: &mut Vec<Diagnostic>,
+) {
     let names = |ids: &[u32]| -> Vec<&'f NodeName> { ids.iter().map(|&i| name(i)).collect() };
     for &f in &a.fork_without_join {
-        out.push(diag(Code::ForkWithoutJoin, &[name(f)], |s| format!("fork {s} has no matching join")));
+        out.push(diag(Code::ForkWithoutJoin, &[name(f)], |s| {
+            format!("fork {s} has no matching join")
+        }));
     }
     for &(f, b) in &a.open_branches {
         if a.fork_without_join.binary_search(&f).is_ok() {
             continue;
         }
         out.push(diag(Code::OpenBranch, &[name(b), name(f)], |_| {
-            format!("branch {} of fork {} never reaches a join", quoted(&[name(b)]), quoted(&[name(f)]))
+            format!(
+                "branch {} of fork {} never reaches a join",
+                quoted(&[name(b)]),
+                quoted(&[name(f)])
+            )
         }));
     }
     for (f, joins) in &a.ambiguous_joins {
         let mut all = vec![name(*f)];
         all.extend(names(joins));
         out.push(diag(Code::AmbiguousJoin, &all, |_| {
-            format!("branches of fork {} end at different joins: {}", quoted(&[name(*f)]), quoted(&names(joins)))
+            format!(
+                "branches of fork {} end at different joins: {}",
+                quoted(&[name(*f)]),
+                quoted(&names(joins))
+            )
         }));
     }
     for &j in &a.join_without_fork {
-        out.push(diag(Code::JoinWithoutFork, &[name(j)], |s| format!("join {s} closes no fork")));
+        out.push(diag(Code::JoinWithoutFork, &[name(j)], |s| {
+            format!("join {s} closes no fork")
+        }));
     }
     for (j, forks) in &a.shared_joins {
         let mut all = vec![name(*j)];
         all.extend(names(forks));
         out.push(diag(Code::SharedJoin, &all, |_| {
-            format!("join {} closes more than one fork: {}", quoted(&[name(*j)]), quoted(&names(forks)))
+            format!(
+                "join {} closes more than one fork: {}",
+                quoted(&[name(*j)]),
+                quoted(&names(forks))
+            )
         }));
     }
 }

@@ -18,7 +18,11 @@ fn successors(n: usize, edges: &[(u32, u32)]) -> Vec<BTreeSet<u32>> {
 }
 
 /// Breadth-first search from `roots`, walking only through `allowed` nodes.
-fn bfs(succ: &[BTreeSet<u32>], roots: impl IntoIterator<Item = u32>, allowed: &[bool]) -> Vec<bool> {
+fn bfs(
+    succ: &[BTreeSet<u32>],
+    roots: impl IntoIterator<Item = u32>,
+    allowed: &[bool],
+) -> Vec<bool> {
     let mut seen = vec![false; succ.len()];
     let mut queue: VecDeque<u32> = VecDeque::new();
     for r in roots {
@@ -39,7 +43,9 @@ fn bfs(succ: &[BTreeSet<u32>], roots: impl IntoIterator<Item = u32>, allowed: &[
 }
 
 fn indices(flags: &[bool]) -> Vec<u32> {
-    (0..flags.len() as u32).filter(|&i| flags[i as usize]).collect()
+    (0..flags.len() as u32)
+        .filter(|&i| flags[i as usize])
+        .collect()
 }
 
 /// Nodes on a cycle within `allowed`, grouped by mutual reachability.
@@ -69,10 +75,15 @@ fn cycle_groups(succ: &[BTreeSet<u32>], allowed: &[bool]) -> Vec<Vec<u32>> {
 }
 
 /// Fork/join matching by naive fixpoint iteration over depth-first walks.
-fn fork_closes(facts: &Facts, succ: &[BTreeSet<u32>]) -> BTreeMap<u32, BTreeMap<u32, BTreeSet<u32>>> {
+fn fork_closes(
+    facts: &Facts,
+    succ: &[BTreeSet<u32>],
+) -> BTreeMap<u32, BTreeMap<u32, BTreeSet<u32>>> {
     let kinds = &facts.kinds;
     let is = |x: u32, k: Kind| kinds[x as usize] == k;
-    let forks: Vec<u32> = (0..kinds.len() as u32).filter(|&x| is(x, Kind::Fork)).collect();
+    let forks: Vec<u32> = (0..kinds.len() as u32)
+        .filter(|&x| is(x, Kind::Fork))
+        .collect();
     let mut closes: BTreeMap<u32, BTreeMap<u32, BTreeSet<u32>>> = BTreeMap::new();
     loop {
         let before = closes.clone();
@@ -132,7 +143,9 @@ fn reference(facts: &Facts) -> Analysis {
         cannot_reach_end: indices(&reaches_end.iter().map(|r| !r).collect::<Vec<_>>()),
         cycles: cycle_groups(&succ, &all),
         unbounded_cycles: cycle_groups(&succ, &unbounded),
-        missing_default: of_kind(Kind::Decision).filter(|d| !defaults.contains(d)).collect(),
+        missing_default: of_kind(Kind::Decision)
+            .filter(|d| !defaults.contains(d))
+            .collect(),
         illegal_fanout: (0..n as u32)
             .filter(|&x| !branching(x) && succ[x as usize].len() > 1)
             .map(|x| (x, succ[x as usize].len()))
@@ -169,7 +182,9 @@ fn reference(facts: &Facts) -> Analysis {
             claims.entry(j).or_default().insert(f);
         }
     }
-    a.join_without_fork = of_kind(Kind::Join).filter(|j| !claims.contains_key(j)).collect();
+    a.join_without_fork = of_kind(Kind::Join)
+        .filter(|j| !claims.contains_key(j))
+        .collect();
     a.shared_joins = claims
         .into_iter()
         .filter(|(_, forks)| forks.len() > 1)
@@ -221,10 +236,28 @@ proptest! {
 fn nested_fork_is_stepped_over() {
     // 0 start -> 1 fork -> {2 fork -> {3, 4} -> 5 join, 6} -> 7 join -> 8 end
     let kinds = vec![
-        Kind::Start, Kind::Fork, Kind::Fork, Kind::Task, Kind::Task,
-        Kind::Join, Kind::Task, Kind::Join, Kind::End,
+        Kind::Start,
+        Kind::Fork,
+        Kind::Fork,
+        Kind::Task,
+        Kind::Task,
+        Kind::Join,
+        Kind::Task,
+        Kind::Join,
+        Kind::End,
     ];
-    let edges = vec![(0, 1), (1, 2), (1, 6), (2, 3), (2, 4), (3, 5), (4, 5), (5, 7), (6, 7), (7, 8)];
+    let edges = vec![
+        (0, 1),
+        (1, 2),
+        (1, 6),
+        (2, 3),
+        (2, 4),
+        (3, 5),
+        (4, 5),
+        (5, 7),
+        (6, 7),
+        (7, 8),
+    ];
     let facts = Facts {
         bounded: vec![false; kinds.len()],
         handler_of: vec![0; kinds.len()],

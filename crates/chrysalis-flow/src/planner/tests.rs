@@ -15,7 +15,10 @@ fn name(planner: &Planner, r: &StepRequest) -> String {
 /// Drains the queue, returning the requested node names.
 fn drain(planner: &mut Planner) -> Vec<(String, StepRequest)> {
     let requests: Vec<StepRequest> = std::iter::from_fn(|| planner.next_request()).collect();
-    requests.into_iter().map(|r| (name(planner, &r), r)).collect()
+    requests
+        .into_iter()
+        .map(|r| (name(planner, &r), r))
+        .collect()
 }
 
 fn diamond() -> Flow {
@@ -26,7 +29,14 @@ fn diamond() -> Flow {
     f.add_node("b", Kind::Task, "noop");
     f.add_node("j", Kind::Join, "noop");
     f.add_node("e", Kind::End, "noop");
-    for (x, y) in [("s", "f"), ("f", "a"), ("f", "b"), ("a", "j"), ("b", "j"), ("j", "e")] {
+    for (x, y) in [
+        ("s", "f"),
+        ("f", "a"),
+        ("f", "b"),
+        ("a", "j"),
+        ("b", "j"),
+        ("j", "e"),
+    ] {
         f.add_edge(x, y);
     }
     f
@@ -93,7 +103,10 @@ fn loop_bound_stops_a_runaway_cycle() {
     let w = p.plan().index_of("w").unwrap();
     assert_eq!(
         p.outcome(),
-        Some(Outcome::Failed { node: w, cause: FailureCause::LoopBound { max_iterations: 2 } })
+        Some(Outcome::Failed {
+            node: w,
+            cause: FailureCause::LoopBound { max_iterations: 2 }
+        })
     );
 }
 
@@ -101,7 +114,8 @@ fn loop_bound_stops_a_runaway_cycle() {
 fn retries_back_off_then_give_up() {
     let mut f = Flow::new("retry");
     f.add_node("s", Kind::Start, "noop");
-    f.add_node("t", Kind::Task, "flaky").retry(RetryPolicy::new(3, 10));
+    f.add_node("t", Kind::Task, "flaky")
+        .retry(RetryPolicy::new(3, 10));
     f.add_node("e", Kind::End, "noop");
     f.add_edge("s", "t");
     f.add_edge("t", "e");
@@ -109,25 +123,41 @@ fn retries_back_off_then_give_up() {
     let s = p.next_request().unwrap();
     p.succeeded(s.step, None).unwrap();
     let first = p.next_request().unwrap();
-    let AfterFailure::Retry(second) = p.failed(first.step).unwrap() else { panic!("retry") };
+    let AfterFailure::Retry(second) = p.failed(first.step).unwrap() else {
+        panic!("retry")
+    };
     assert_eq!((second.attempt, second.delay_ms), (2, 10));
     assert_eq!(p.next_request(), Some(second));
-    let AfterFailure::Retry(third) = p.failed(second.step).unwrap() else { panic!("retry") };
+    let AfterFailure::Retry(third) = p.failed(second.step).unwrap() else {
+        panic!("retry")
+    };
     assert_eq!((third.attempt, third.delay_ms), (3, 20));
     p.next_request().unwrap();
     assert_eq!(p.failed(third.step).unwrap(), AfterFailure::GiveUp);
     assert_eq!(
         p.outcome(),
-        Some(Outcome::Failed { node: third.node, cause: FailureCause::Handler { attempts: 3 } })
+        Some(Outcome::Failed {
+            node: third.node,
+            cause: FailureCause::Handler { attempts: 3 }
+        })
     );
-    assert_eq!(p.failed(third.step), Err(PlannerError::UnknownStep(third.step)));
+    assert_eq!(
+        p.failed(third.step),
+        Err(PlannerError::UnknownStep(third.step))
+    );
 }
 
 #[test]
 fn unknown_steps_are_refused() {
     let mut p = Planner::new(plan(&diamond()));
-    assert_eq!(p.succeeded(StepId(99), None), Err(PlannerError::UnknownStep(StepId(99))));
+    assert_eq!(
+        p.succeeded(StepId(99), None),
+        Err(PlannerError::UnknownStep(StepId(99)))
+    );
     let s = p.next_request().unwrap();
     p.succeeded(s.step, None).unwrap();
-    assert_eq!(p.succeeded(s.step, None), Err(PlannerError::UnknownStep(s.step)));
+    assert_eq!(
+        p.succeeded(s.step, None),
+        Err(PlannerError::UnknownStep(s.step))
+    );
 }

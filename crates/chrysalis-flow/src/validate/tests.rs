@@ -52,13 +52,29 @@ struct Case {
     expected: &'static str,
 }
 
-const fn case(code: Option<Code>, nodes: &'static str, edges: &'static str, expected: &'static str) -> Case {
-    Case { code, nodes, edges, tweak: |_| {}, expected }
+const fn case(
+    code: Option<Code>,
+    nodes: &'static str,
+    edges: &'static str,
+    expected: &'static str,
+) -> Case {
+    Case {
+        code,
+        nodes,
+        edges,
+        tweak: |_| {},
+        expected,
+    }
 }
 
 const CASES: &[Case] = &[
     case(None, "s:start a:task e:end", "s>a a>e", ""),
-    case(None, "s:start a:task*3 d:decision e:end", "s>a a>d d>a?again d>e!", ""),
+    case(
+        None,
+        "s:start a:task*3 d:decision e:end",
+        "s>a a>d d>a?again d>e!",
+        "",
+    ),
     case(
         None,
         "s:start f:fork g:fork a:task b:task j:join c:task k:join e:end",
@@ -90,7 +106,12 @@ const CASES: &[Case] = &[
         "s>e t>e",
         "error[many-starts]: flow has 2 start nodes: \"s\", \"t\"\n",
     ),
-    case(Some(Code::NoEnd), "s:start a:task", "s>a", "error[no-end]: flow has no end node\n"),
+    case(
+        Some(Code::NoEnd),
+        "s:start a:task",
+        "s>a",
+        "error[no-end]: flow has no end node\n",
+    ),
     case(
         Some(Code::StartIncoming),
         "s:start d:decision e:end",
@@ -206,9 +227,17 @@ fn every_diagnostic_has_its_exact_message() {
         (case.tweak)(&mut f);
         let report = validate(&f, &["noop"]);
         assert_eq!(report.to_string(), case.expected, "case {:?}", case.code);
-        assert_eq!(report.has_errors(), case.expected.contains("error["), "{:?}", case.code);
+        assert_eq!(
+            report.has_errors(),
+            case.expected.contains("error["),
+            "{:?}",
+            case.code
+        );
         if let Some(code) = case.code {
-            assert!(report.diagnostics().iter().any(|d| d.code == code), "{code:?}");
+            assert!(
+                report.diagnostics().iter().any(|d| d.code == code),
+                "{code:?}"
+            );
         }
     }
 }
@@ -222,8 +251,18 @@ fn table_covers_every_code() {
 
 #[test]
 fn diagnostics_name_their_nodes() {
-    let report = validate(&flow("s:start f:fork a:task b:task j:join e:end x:end", "s>f f>a f>b a>j b>x j>e"), &["noop"]);
-    let names: Vec<&str> = report.diagnostics()[0].nodes.iter().map(|n| n.as_str()).collect();
+    let report = validate(
+        &flow(
+            "s:start f:fork a:task b:task j:join e:end x:end",
+            "s>f f>a f>b a>j b>x j>e",
+        ),
+        &["noop"],
+    );
+    let names: Vec<&str> = report.diagnostics()[0]
+        .nodes
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
     assert_eq!(names, ["b", "f"]);
     assert_eq!(report.summary(), "1 error, 0 warnings");
 }
@@ -235,9 +274,18 @@ fn every_problem_is_reported_at_once() {
         "s>a a>b a>d d>b?y b>q",
     );
     let report = validate(&f, &["noop"]);
-    let codes: BTreeSet<&str> = report.diagnostics().iter().map(|d| d.code.as_str()).collect();
+    let codes: BTreeSet<&str> = report
+        .diagnostics()
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
     let expected: BTreeSet<&str> = [
-        "unknown-node", "no-end", "unreachable", "fanout", "missing-default", "unregistered-handler",
+        "unknown-node",
+        "no-end",
+        "unreachable",
+        "fanout",
+        "missing-default",
+        "unregistered-handler",
     ]
     .into_iter()
     .collect();
@@ -246,11 +294,31 @@ fn every_problem_is_reported_at_once() {
 }
 
 const EXAMPLES: &[(&str, &str, crate::Format)] = &[
-    ("order.toml", include_str!("../../../../examples/flows/order.toml"), crate::Format::Toml),
-    ("review.yaml", include_str!("../../../../examples/flows/review.yaml"), crate::Format::Yaml),
-    ("fails.json", include_str!("../../../../examples/flows/fails.json"), crate::Format::Json),
-    ("broken.toml", include_str!("../../../../examples/flows/broken.toml"), crate::Format::Toml),
-    ("empty.json", include_str!("../../../../examples/flows/empty.json"), crate::Format::Json),
+    (
+        "order.toml",
+        include_str!("../../../../examples/flows/order.toml"),
+        crate::Format::Toml,
+    ),
+    (
+        "review.yaml",
+        include_str!("../../../../examples/flows/review.yaml"),
+        crate::Format::Yaml,
+    ),
+    (
+        "fails.json",
+        include_str!("../../../../examples/flows/fails.json"),
+        crate::Format::Json,
+    ),
+    (
+        "broken.toml",
+        include_str!("../../../../examples/flows/broken.toml"),
+        crate::Format::Toml,
+    ),
+    (
+        "empty.json",
+        include_str!("../../../../examples/flows/empty.json"),
+        crate::Format::Json,
+    ),
 ];
 
 const BUILTINS: &[&str] = &["noop", "log", "sleep", "fail", "flaky", "choose"];
