@@ -19,8 +19,9 @@
 //! | rest | ciphertext, then the 16-byte tag |
 //!
 //! The AEAD's associated data is the whole header (magic through nonce)
-//! followed by the caller's AAD, length-prefixed, so no header bit can be
-//! changed and no ciphertext can be replayed under other AAD.
+//! followed by the caller's AAD, prefixed by its length (`u64`,
+//! little-endian), so no header bit can be changed and no ciphertext can be
+//! replayed under other AAD.
 //!
 //! # Statuses
 //!
@@ -485,12 +486,14 @@ fn encode_header(algorithm: AeadAlgorithm, key_id: KeyId, nonce: &[u8]) -> Vec<u
     out
 }
 
-/// The AEAD associated data: the header, then the caller's AAD length-prefixed.
+/// The AEAD associated data: the header, then the caller's AAD prefixed by
+/// its length as a little-endian `u64` (so no length can overflow the prefix).
 fn full_aad(header: &[u8], aad: &[u8]) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.put_raw(header);
-    w.put_bytes(aad);
-    w.into_bytes()
+    let mut out = Vec::with_capacity(header.len() + 8 + aad.len());
+    out.extend_from_slice(header);
+    out.extend_from_slice(&(aad.len() as u64).to_le_bytes());
+    out.extend_from_slice(aad);
+    out
 }
 
 fn parse_header(ct: &[u8]) -> Result<Header<'_>, KeyringError> {

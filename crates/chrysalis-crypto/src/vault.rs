@@ -7,9 +7,10 @@
 //! - **Agent key pairs** ([`AgentKeypair`]), by [`AgentId`].
 //! - **Session keys**: 32-byte keys derived from a session id and the
 //!   vault's session secret with BLAKE3 in keyed mode
-//!   (`BLAKE3-keyed(secret, "chrysalis/v1/vault-session-key" ‖ epoch ‖ session id)`,
-//!   fields length-prefixed). [`SecurityContext::rotate_session_secret`]
-//!   draws a new secret, so every earlier session key stops matching.
+//!   (`BLAKE3-keyed(secret, len ‖ "chrysalis/v1/vault-session-key" ‖ len ‖ session id ‖ epoch)`,
+//!   lengths as little-endian `u64`s, the epoch a little-endian `u32`).
+//!   [`SecurityContext::rotate_session_secret`] draws a new secret, so every
+//!   earlier session key stops matching.
 //! - **Storage encryption** through an internal AES-256-GCM [`Keyring`]
 //!   ([`SecurityContext::encrypt_for_storage`]), with rotation and
 //!   self-describing ciphertexts.
@@ -253,12 +254,13 @@ impl SecurityContext {
 
     /// The 32-byte key of session `session_id` under the current session secret.
     pub fn session_key(&self, session_id: &str) -> SecretBytes {
-        let mut w = Writer::new();
-        w.put_bytes(SESSION_KEY_DOMAIN.as_bytes());
-        w.put(&self.session_epoch);
-        w.put_bytes(session_id.as_bytes());
-        let key = blake3::keyed_hash(self.session_secret.expose_secret(), w.as_bytes());
-        SecretBytes::new(key.as_bytes().to_vec())
+        let mut hasher = blake3::Hasher::new_keyed(self.session_secret.expose_secret());
+        for field in [SESSION_KEY_DOMAIN.as_bytes(), session_id.as_bytes()] {
+            hasher.update(&(field.len() as u64).to_le_bytes());
+            hasher.update(field);
+        }
+        hasher.update(&self.session_epoch.to_le_bytes());
+        SecretBytes::new(hasher.finalize().as_bytes().to_vec())
     }
 
     /// Whether `candidate` is session `session_id`'s current key (constant time).

@@ -89,6 +89,12 @@ impl fmt::Debug for VaultKey {
 
 /// Encrypts `contents` (a canonical encoding) under `key`.
 pub(super) fn seal(contents: &[u8], key: &VaultKey) -> Result<Vec<u8>, VaultError> {
+    let too_large = VaultError::Malformed("contents too large to seal");
+    let ct_len = contents
+        .len()
+        .checked_add(SEAL_ALGORITHM.tag_len())
+        .filter(|len| u32::try_from(*len).is_ok())
+        .ok_or(too_large.clone())?;
     let nonce = key.key.random_nonce();
     let mut w = Writer::new();
     w.put_raw(&SEALED_MAGIC);
@@ -97,12 +103,12 @@ pub(super) fn seal(contents: &[u8], key: &VaultKey) -> Result<Vec<u8>, VaultErro
     w.put_bytes(&key.salt);
     w.put_u8(SEAL_ALGORITHM.id());
     w.put_raw(&nonce);
-    w.put_len(contents.len() + SEAL_ALGORITHM.tag_len());
+    w.put_len(ct_len);
     let mut out = w.into_bytes();
     let sealed = key
         .key
         .seal(&nonce, &out, contents)
-        .map_err(|_| VaultError::Malformed("contents too large to seal"))?;
+        .map_err(|_| too_large)?;
     out.extend_from_slice(&sealed);
     Ok(out)
 }
