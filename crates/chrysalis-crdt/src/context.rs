@@ -169,7 +169,7 @@ impl CausalContext {
     /// their intervals dropped.
     pub fn gc(&mut self, stable: &VectorClock) {
         for (id, counter) in stable.iter() {
-            if let Some(i) = self.actors.lookup(id) {
+            if let Some(i) = self.actors.lookup(&id) {
                 self.dots[i as usize].fill_to(counter);
             }
         }

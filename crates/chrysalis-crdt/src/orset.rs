@@ -190,23 +190,31 @@ impl<T: SetElement> ORSet<T> {
         buckets * (size_of::<(T, Dots)>() + 1) + boxed + self.ctx.heap_bytes()
     }
 
+    /// The full-state join, in two passes that each probe the other table
+    /// only when the answer can matter: our dots the other side never saw
+    /// survive without a lookup, and their dots we have already seen add
+    /// nothing. Synced elements cost one probe, new elements one insert.
     fn merge_full(&mut self, other: &Self) {
         let to_mine = self.ctx.import_actors(&other.ctx);
         let to_theirs = self.ctx.index_map_to(&other.ctx);
         let join = Join::new(&self.ctx, &other.ctx, &to_mine, Some(&to_theirs));
         let mut theirs = Vec::new();
         let mut out = Vec::new();
+        // Pass 1: drop our dots they saw and no longer hold.
         self.entries.retain(|value, dots| {
+            if !dots.as_slice().iter().any(|d| join.theirs_seen(*d)) {
+                return true;
+            }
             theirs.clear();
             if let Some(t) = other.entries.get(value) {
                 theirs.extend(t.as_slice().iter().map(|d| join.to_mine(*d)));
             }
-            if let (Dots::One(mine), [t]) = (&*dots, theirs.as_slice()) {
-                if mine == t {
-                    return true;
-                }
-            }
-            join.join_dots(dots.as_slice(), &theirs, &mut out);
+            out.clear();
+            out.extend(
+                dots.as_slice()
+                    .iter()
+                    .filter(|d| theirs.contains(d) || !join.theirs_seen(**d)),
+            );
             match Dots::from_slice(&out) {
                 Some(d) => {
                     *dots = d;
@@ -215,16 +223,33 @@ impl<T: SetElement> ORSet<T> {
                 None => false,
             }
         });
+        // Pass 2: add their dots we never saw.
         let mut added = Vec::new();
         for (value, dots) in &other.entries {
-            if self.entries.contains_key(value) {
+            theirs.clear();
+            theirs.extend(
+                dots.as_slice()
+                    .iter()
+                    .map(|d| join.to_mine(*d))
+                    .filter(|d| !join.mine_seen(*d)),
+            );
+            if theirs.is_empty() {
                 continue;
             }
-            theirs.clear();
-            theirs.extend(dots.as_slice().iter().map(|d| join.to_mine(*d)));
-            theirs.retain(|d| !join.mine_seen(*d));
-            if let Some(d) = Dots::from_slice(&theirs) {
-                added.push((value.clone(), d));
+            match self.entries.get_mut(value) {
+                Some(mine) => {
+                    out.clear();
+                    out.extend_from_slice(mine.as_slice());
+                    out.extend_from_slice(&theirs);
+                    if let Some(d) = Dots::from_slice(&out) {
+                        *mine = d;
+                    }
+                }
+                None => {
+                    if let Some(d) = Dots::from_slice(&theirs) {
+                        added.push((value.clone(), d));
+                    }
+                }
             }
         }
         self.entries.extend(added);

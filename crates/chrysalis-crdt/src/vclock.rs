@@ -29,7 +29,8 @@ pub enum ClockOrdering {
 /// A version vector: per node, how many of its events have been seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct VectorClock {
-    ids: Vec<NodeId>,
+    /// Raw id bytes: slices of byte arrays compare with one `memcmp`.
+    ids: Vec<[u8; 32]>,
     counters: Vec<u64>,
 }
 
@@ -55,15 +56,18 @@ impl VectorClock {
 
     /// Events seen from `actor` (0 when none).
     pub fn get(&self, actor: &NodeId) -> u64 {
-        match self.ids.binary_search(actor) {
+        match self.ids.binary_search(actor.as_bytes()) {
             Ok(i) => self.counters[i],
             Err(_) => 0,
         }
     }
 
     /// The entries in increasing node-id order.
-    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, u64)> + '_ {
-        self.ids.iter().zip(self.counters.iter().copied())
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
+        self.ids
+            .iter()
+            .map(|id| NodeId::new(*id))
+            .zip(self.counters.iter().copied())
     }
 
     /// Records that `actor`'s events up to `counter` have been seen (keeps the
@@ -72,10 +76,10 @@ impl VectorClock {
         if counter == 0 {
             return;
         }
-        match self.ids.binary_search(&actor) {
+        match self.ids.binary_search(actor.as_bytes()) {
             Ok(i) => self.counters[i] = self.counters[i].max(counter),
             Err(i) => {
-                self.ids.insert(i, actor);
+                self.ids.insert(i, *actor.as_bytes());
                 self.counters.insert(i, counter);
             }
         }
@@ -87,7 +91,7 @@ impl VectorClock {
         let next = self.get(&actor).saturating_add(1);
         self.observe(actor, next);
         Self {
-            ids: vec![actor],
+            ids: vec![*actor.as_bytes()],
             counters: vec![next],
         }
     }
@@ -140,8 +144,8 @@ impl VectorClock {
     pub fn delta_since(&self, other: &Self) -> Self {
         let mut out = Self::new();
         for (id, counter) in self.iter() {
-            if counter > other.get(id) {
-                out.ids.push(*id);
+            if counter > other.get(&id) {
+                out.ids.push(*id.as_bytes());
                 out.counters.push(counter);
             }
         }
@@ -153,9 +157,9 @@ impl VectorClock {
     pub fn meet(&self, other: &Self) -> Self {
         let mut out = Self::new();
         for (id, counter) in self.iter() {
-            let low = counter.min(other.get(id));
+            let low = counter.min(other.get(&id));
             if low > 0 {
-                out.ids.push(*id);
+                out.ids.push(*id.as_bytes());
                 out.counters.push(low);
             }
         }
@@ -173,7 +177,7 @@ impl VectorClock {
 
     /// Bytes held on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.ids.capacity() * size_of::<NodeId>() + self.counters.capacity() * 8
+        self.ids.capacity() * 32 + self.counters.capacity() * 8
     }
 
     fn merge_linear(&mut self, other: &Self) {
@@ -216,7 +220,7 @@ impl Crdt for VectorClock {
             }
         } else if other.len().saturating_mul(POINT_MERGE_RATIO) <= self.len() {
             for (id, counter) in other.iter() {
-                self.observe(*id, counter);
+                self.observe(id, counter);
             }
         } else {
             self.merge_linear(other);
@@ -258,7 +262,7 @@ impl Encode for VectorClock {
     fn encode(&self, w: &mut Writer) {
         w.put_len(self.ids.len());
         for (id, counter) in self.iter() {
-            w.put(id);
+            w.put(&id);
             w.put(&counter);
         }
     }
@@ -272,7 +276,7 @@ impl Decode for VectorClock {
             let offset = r.offset();
             let id: NodeId = r.get()?;
             let counter: u64 = r.get()?;
-            if out.ids.last().is_some_and(|last| *last >= id) {
+            if out.ids.last().is_some_and(|last| last >= id.as_bytes()) {
                 return Err(DecodeError::NonCanonical {
                     offset,
                     reason: "vector clock ids must be strictly increasing",
@@ -284,7 +288,7 @@ impl Decode for VectorClock {
                     reason: "vector clocks omit zero entries",
                 });
             }
-            out.ids.push(id);
+            out.ids.push(*id.as_bytes());
             out.counters.push(counter);
         }
         Ok(out)
@@ -331,7 +335,7 @@ mod tests {
         let a: VectorClock = [(node(1), 5), (node(2), 1)].into_iter().collect();
         let b: VectorClock = [(node(1), 3), (node(2), 4)].into_iter().collect();
         let d = a.delta_since(&b);
-        assert_eq!(d.iter().collect::<Vec<_>>(), vec![(&node(1), 5)]);
+        assert_eq!(d.iter().collect::<Vec<_>>(), vec![(node(1), 5)]);
         let mut caught_up = b.clone();
         caught_up.apply_delta(&d);
         assert!(caught_up.dominates(&a));
