@@ -294,6 +294,28 @@ fn gate_records_real_trace_nodes() {
     );
 }
 
+#[test]
+fn gate_appends_decisions_to_the_trace_ledger() {
+    use chrysalis_ledger::{FsyncPolicy, MemoryStorage, TraceLedger};
+    let mut rng = StdRng::seed_from_u64(8);
+    let (cov, _) = root_covenant(&mut rng);
+    let (ledger, _) = TraceLedger::open(MemoryStorage::new(), FsyncPolicy::Always).unwrap();
+    let recorder = TraceRecorder::new(ledger).unwrap();
+    let mut gate = CovenantGate::new(Budget::new(Amount::ONE_CALL), recorder);
+    let now = Timestamp::new(NOW_MS, 0);
+    let a = agent(4);
+    let first = gate
+        .check(&cov, &req(a, "read", "/data/z"), Amount::ONE_CALL, now)
+        .unwrap();
+    first.reservation.commit_all();
+    let second = gate.check(&cov, &req(a, "read", "/data/z"), Amount::ONE_CALL, now);
+    assert!(matches!(second, Err(GateError::Refused { .. })));
+    let ledger = gate.recorder().sink();
+    assert_eq!(ledger.len(), 2);
+    assert_eq!(ledger.get(0).unwrap().id(), first.trace);
+    assert_eq!(ledger.get(1).unwrap().parents(), &[first.trace]);
+}
+
 fn attenuation_strategy() -> impl Strategy<Value = Attenuation> {
     let actions = prop::option::of(prop::collection::btree_set(
         prop::sample::select(vec!["read", "write", "exec"]).prop_map(str::to_owned),

@@ -7,7 +7,7 @@
 //! reason), and whose causal parent is this recorder's previous decision. It
 //! hands the node to a [`TraceSink`]: the trace ledger, or a `Vec` in memory.
 
-use chrysalis_ledger::{NodeError, TraceKind, TraceNode};
+use chrysalis_ledger::{AppendError, LedgerStorage, NodeError, TraceKind, TraceLedger, TraceNode};
 use chrysalis_types::TraceId;
 
 use crate::gate::{DECISION_KIND, Decision, DecisionRecorder};
@@ -29,6 +29,16 @@ impl TraceSink for Vec<TraceNode> {
     fn append(&mut self, node: TraceNode) -> Result<(), Self::Error> {
         self.push(node);
         Ok(())
+    }
+}
+
+/// The trace ledger: each decision is appended and durable (under the
+/// ledger's fsync policy) before the gate answers.
+impl<S: LedgerStorage> TraceSink for TraceLedger<S> {
+    type Error = AppendError;
+
+    fn append(&mut self, node: TraceNode) -> Result<(), AppendError> {
+        TraceLedger::append(self, node).map(|_index| ())
     }
 }
 

@@ -1,0 +1,184 @@
+//! `chrysalis.TraceNode`: a frozen view of one immutable ledger record.
+
+use chrysalis_ledger::{NodeError, Payload, TraceKind, TraceNode};
+use chrysalis_types::{AgentId, Timestamp, TraceId};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+use crate::errors::TraceNodeError;
+
+pub(crate) fn node_error(e: NodeError) -> PyErr {
+    TraceNodeError::new_err(e.to_string())
+}
+
+/// Reads a 16-byte agent id.
+pub(crate) fn agent_id(bytes: &[u8]) -> PyResult<AgentId> {
+    let raw: [u8; 16] = bytes.try_into().map_err(|_| {
+        TraceNodeError::new_err(format!("agent id must be 16 bytes, got {}", bytes.len()))
+    })?;
+    Ok(AgentId::new(raw))
+}
+
+/// Reads a 32-byte trace id.
+pub(crate) fn trace_id(bytes: &[u8]) -> PyResult<TraceId> {
+    let raw: [u8; 32] = bytes.try_into().map_err(|_| {
+        TraceNodeError::new_err(format!("trace id must be 32 bytes, got {}", bytes.len()))
+    })?;
+    Ok(TraceId::new(raw))
+}
+
+/// One immutable record of the trace ledger.
+///
+/// `TraceNode(origin, physical_ms, kind, payload=b"", parents=(), logical=0)`:
+/// `origin` is the acting agent's 16-byte id, (`physical_ms`, `logical`) its
+/// hybrid-logical-clock timestamp, `kind` a name like `"tool.call"`,
+/// `payload` bytes (opaque) or str (JSON text), `parents` the 32-byte ids of
+/// causal parents. The id is computed from all of these; nothing can change
+/// afterwards.
+#[pyclass(name = "TraceNode", module = "chrysalis", frozen)]
+pub(crate) struct PyTraceNode {
+    pub(crate) node: TraceNode,
+}
+
+impl PyTraceNode {
+    pub(crate) fn wrap(node: TraceNode) -> PyTraceNode {
+        PyTraceNode { node }
+    }
+}
+
+#[pymethods]
+impl PyTraceNode {
+    #[new]
+    #[pyo3(signature = (origin, physical_ms, kind, payload = None, parents = None, logical = 0))]
+    fn new(
+        origin: &[u8],
+        physical_ms: u64,
+        kind: &str,
+        payload: Option<&Bound<'_, PyAny>>,
+        parents: Option<&Bound<'_, PyAny>>,
+        logical: u32,
+    ) -> PyResult<PyTraceNode> {
+        let kind = TraceKind::new(kind).map_err(node_error)?;
+        let timestamp = Timestamp::new(physical_ms, logical);
+        let mut builder = TraceNode::builder(agent_id(origin)?, timestamp, kind);
+        if let Some(payload) = payload {
+            builder = if let Ok(text) = payload.cast::<PyString>() {
+                builder.payload_json(text.to_cow()?)
+            } else if let Ok(bytes) = payload.cast::<PyBytes>() {
+                builder.payload_bytes(bytes.as_bytes())
+            } else {
+                return Err(PyTypeError::new_err("payload must be bytes or str (JSON)"));
+            };
+        }
+        if let Some(parents) = parents {
+            for parent in parents.try_iter()? {
+                let parent = parent?;
+                let bytes = parent
+                    .cast::<PyBytes>()
+                    .map_err(|_| PyTypeError::new_err("parents must be 32-byte bytes ids"))?;
+                builder = builder.parent(trace_id(bytes.as_bytes())?);
+            }
+        }
+        builder.build().map(PyTraceNode::wrap).map_err(node_error)
+    }
+
+    /// The node's 32-byte id (RFC 6962 leaf hash of its encoding).
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.node.id().as_bytes())
+    }
+
+    /// The acting agent's 16-byte id.
+    #[getter]
+    fn origin<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.node.origin().as_bytes())
+    }
+
+    /// Physical part of the timestamp, milliseconds since the Unix epoch.
+    #[getter]
+    fn physical_ms(&self) -> u64 {
+        self.node.timestamp().physical_ms()
+    }
+
+    /// Logical part of the timestamp.
+    #[getter]
+    fn logical(&self) -> u32 {
+        self.node.timestamp().logical()
+    }
+
+    /// The kind name.
+    #[getter]
+    fn kind(&self) -> &str {
+        self.node.kind().as_str()
+    }
+
+    /// The payload: bytes, or str when it is JSON.
+    #[getter]
+    fn payload<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match self.node.payload().as_json() {
+            Some(text) => PyString::new(py, text).into_any(),
+            None => PyBytes::new(py, self.node.payload().as_bytes()).into_any(),
+        }
+    }
+
+    /// Whether the payload is JSON text.
+    #[getter]
+    fn is_json(&self) -> bool {
+        matches!(self.node.payload(), Payload::Json(_))
+    }
+
+    /// Causal parents' ids, sorted.
+    #[getter]
+    fn parents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(
+            py,
+            self.node
+                .parents()
+                .iter()
+                .map(|p| PyBytes::new(py, p.as_bytes())),
+        )
+    }
+
+    /// The canonical encoding (what the id hashes).
+    fn encoding<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.node.encoding())
+    }
+
+    /// Decodes a node from its canonical encoding.
+    #[staticmethod]
+    fn from_encoding(data: &[u8]) -> PyResult<PyTraceNode> {
+        TraceNode::from_encoding(data)
+            .map(PyTraceNode::wrap)
+            .map_err(node_error)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyTraceNode>()
+            .is_ok_and(|o| o.get().node.id() == self.node.id())
+    }
+
+    fn __hash__(&self) -> u64 {
+        let id = self.node.id();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&id.as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TraceNode(id={}, kind={:?}, origin={}, physical_ms={}, logical={}, parents={})",
+            self.node.id(),
+            self.node.kind().as_str(),
+            self.node.origin(),
+            self.node.timestamp().physical_ms(),
+            self.node.timestamp().logical(),
+            self.node.parents().len()
+        )
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTraceNode>()
+}
