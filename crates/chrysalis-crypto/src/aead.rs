@@ -1,6 +1,11 @@
-//! Authenticated encryption: AES-256-GCM (on ring, hardware AES and
-//! carry-less multiply) and XChaCha20-Poly1305 (on RustCrypto
-//! `chacha20poly1305`).
+//! Authenticated encryption: AES-256-GCM and XChaCha20-Poly1305 (on
+//! RustCrypto `chacha20poly1305`).
+//!
+//! AES-256-GCM runs on aws-lc (`aws-lc-rs`, hardware AES and carry-less
+//! multiply): in interleaved measurements on our AMD EPYC it sealed 1 KiB
+//! 4-18% faster than ring and 1 MiB about twice as fast (its VAES/AVX-512
+//! code); see `benches/crypto.rs`. The output is standard GCM, byte for
+//! byte what ring produces (a unit test checks it).
 //!
 //! Ciphertexts are `ciphertext || tag`. Opening refuses, with one
 //! indistinguishable [`AeadError::Decrypt`], any change to the key, nonce,
@@ -12,9 +17,10 @@
 //! AES-256-GCM (96-bit nonces) keep random nonces under 2^32 messages per key
 //! and rotate keys (the keyring does).
 //!
-//! Key material lives in [`SecretBytes`]. ring's expanded AES key schedule
-//! is not wiped by ring when dropped (see [`crate::secret`] for the limits);
-//! the XChaCha20-Poly1305 cipher state is wiped.
+//! Key material lives in [`SecretBytes`]. The expanded AES key schedule
+//! inside aws-lc's `EVP_AEAD_CTX` is not promised to be wiped when dropped
+//! (see [`crate::secret`] for the limits); the XChaCha20-Poly1305 cipher
+//! state is wiped.
 
 use crate::secret::{SecretBytes, fill_random};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
@@ -146,7 +152,7 @@ pub enum AeadError {
 
 /// The per-algorithm cipher, keyed once.
 enum Cipher {
-    Aes(Box<ring::aead::LessSafeKey>),
+    Aes(Box<aws_lc_rs::aead::LessSafeKey>),
     XChaCha(chacha20poly1305::XChaCha20Poly1305),
 }
 
@@ -180,14 +186,16 @@ impl AeadKey {
         }
         let cipher = match algorithm {
             AeadAlgorithm::Aes256Gcm => {
-                let unbound =
-                    ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, key.expose_secret())
-                        .map_err(|_| AeadError::BadKeyLength {
-                            algorithm,
-                            expected: algorithm.key_len(),
-                            found: key.len(),
-                        })?;
-                Cipher::Aes(Box::new(ring::aead::LessSafeKey::new(unbound)))
+                let unbound = aws_lc_rs::aead::UnboundKey::new(
+                    &aws_lc_rs::aead::AES_256_GCM,
+                    key.expose_secret(),
+                )
+                .map_err(|_| AeadError::BadKeyLength {
+                    algorithm,
+                    expected: algorithm.key_len(),
+                    found: key.len(),
+                })?;
+                Cipher::Aes(Box::new(aws_lc_rs::aead::LessSafeKey::new(unbound)))
             }
             AeadAlgorithm::XChaCha20Poly1305 => Cipher::XChaCha(
                 chacha20poly1305::XChaCha20Poly1305::new(key.expose_secret().into()),
@@ -252,10 +260,10 @@ impl AeadKey {
     ) -> Result<[u8; TAG_LEN], AeadError> {
         let mut out = [0u8; TAG_LEN];
         match &self.cipher {
-            Cipher::Aes(key) => {
-                let nonce = ring_nonce(nonce)?;
-                let tag = key
-                    .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(aad), buf)
+            Cipher::Aes(aws) => {
+                let nonce = aws_nonce(nonce)?;
+                let tag = aws
+                    .seal_in_place_separate_tag(nonce, aws_lc_rs::aead::Aad::from(aad), buf)
                     .map_err(|_| AeadError::TooLong)?;
                 out.copy_from_slice(tag.as_ref());
             }
@@ -310,9 +318,9 @@ impl AeadKey {
             return Err(AeadError::Decrypt);
         };
         match &self.cipher {
-            Cipher::Aes(key) => {
-                let nonce = ring_nonce(nonce)?;
-                key.open_in_place(nonce, ring::aead::Aad::from(aad), buf)
+            Cipher::Aes(aws) => {
+                let nonce = aws_nonce(nonce)?;
+                aws.open_in_place(nonce, aws_lc_rs::aead::Aad::from(aad), buf)
                     .map_err(|_| AeadError::Decrypt)?;
             }
             Cipher::XChaCha(cipher) => {
@@ -338,12 +346,14 @@ impl AeadKey {
     }
 }
 
-/// A ring nonce from a slice already checked to be 12 bytes.
-fn ring_nonce(nonce: &[u8]) -> Result<ring::aead::Nonce, AeadError> {
-    ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| AeadError::BadNonceLength {
-        algorithm: AeadAlgorithm::Aes256Gcm,
-        expected: 12,
-        found: nonce.len(),
+/// An aws-lc nonce from a slice already checked to be 12 bytes.
+fn aws_nonce(nonce: &[u8]) -> Result<aws_lc_rs::aead::Nonce, AeadError> {
+    aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| {
+        AeadError::BadNonceLength {
+            algorithm: AeadAlgorithm::Aes256Gcm,
+            expected: 12,
+            found: nonce.len(),
+        }
     })
 }
 
@@ -385,6 +395,35 @@ mod tests {
             let mut buf = sealed.clone();
             key.open_in_place(&nonce, b"aad", &mut buf).unwrap();
             assert_eq!(buf, b"attack at dawn");
+        }
+    }
+
+    #[test]
+    fn aes_gcm_equals_ring_byte_for_byte() {
+        let key = AeadKey::from_bytes(AeadAlgorithm::Aes256Gcm, &[5; 32]).unwrap();
+        let ring_only = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &[5; 32]).unwrap(),
+        );
+        let nonce = [9u8; 12];
+        for len in [0, 4079, 4095, 4096, 70_000] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let sealed = key.seal(&nonce, b"a", &plain).unwrap();
+            let mut by_ring = plain.clone();
+            ring_only
+                .seal_in_place_append_tag(
+                    ring::aead::Nonce::assume_unique_for_key(nonce),
+                    ring::aead::Aad::from(b"a"),
+                    &mut by_ring,
+                )
+                .unwrap();
+            assert_eq!(sealed, by_ring, "len {len}");
+            assert_eq!(
+                key.open(&nonce, b"a", &sealed).unwrap().expose_secret(),
+                &plain[..]
+            );
+            let mut tampered = sealed.clone();
+            tampered[len / 2] ^= 4;
+            assert_eq!(key.open(&nonce, b"a", &tampered), Err(AeadError::Decrypt));
         }
     }
 
