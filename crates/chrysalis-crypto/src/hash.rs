@@ -12,7 +12,7 @@
 //!   offers SHA-3).
 //! - BLAKE3: the `blake3` crate (SIMD, runtime-detected).
 //!
-//! [`sha256`] and [`blake3`] are the convenience functions the rest of
+//! [`sha256`] and [`blake3()`] are the convenience functions the rest of
 //! Chrysalis uses for content addressing; [`HashAlgorithm`] and [`Digest`]
 //! are for data that says which hash it uses (and encode canonically, so a
 //! stored digest names its algorithm).
