@@ -188,8 +188,12 @@ pub async fn run(
                         Some(step) => (step, Err(format!("handler panicked: {err}"))),
                         None => continue,
                     },
-                    // The planner declares a stall before the task set can run dry.
-                    None => continue,
+                    // The planner declares a stall before the task set can run dry;
+                    // should it ever not, end the run rather than spin.
+                    None => {
+                        let node = runner.plan.node(runner.plan.start()).name.clone();
+                        return Err(ExecError::Stalled { node });
+                    }
                 };
                 runner.report(&mut planner, step, result)?;
             }
