@@ -6,12 +6,14 @@
 //! - `lint`: `cargo fmt --check`, clippy with `-D warnings`, rustdoc with `-D warnings`.
 //! - `ci`: `lint`, then `test`. `.ci/run` calls this.
 //! - `layering`: check that dependencies point down the layers (see ARCHITECTURE.md).
+//! - `bench-python`: the Python package's TraceNode benchmark (release build).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod layering;
+mod python;
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -21,8 +23,9 @@ fn main() -> Result<()> {
         "lint" => lint(&root),
         "ci" => lint(&root).and_then(|()| test(&root)),
         "layering" => layering::check(&root).map(|report| eprintln!("{report}")),
+        "bench-python" => python::bench(&root),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint|ci|layering>");
+            eprintln!("usage: cargo xtask <test|lint|ci|layering|bench-python>");
             bail!("unknown task {task:?}")
         }
     }
@@ -91,7 +94,8 @@ fn test(root: &Path) -> Result<()> {
 
     eprintln!("\n==> layering");
     eprintln!("{}", layering::check(root)?);
-    Ok(())
+
+    python::test(root)
 }
 
 /// Installs cargo-nextest when the machine lacks it.

@@ -8,6 +8,7 @@
 //! with `venv` (`$PYTHON`, else `python3`) and access to PyPI for maturin
 //! and pytest.
 
+use super::run;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -136,16 +137,4 @@ fn single_wheel(dir: &Path) -> Result<PathBuf> {
         [one] => Ok(one.clone()),
         _ => bail!("expected one wheel in {}, found {found:?}", dir.display()),
     }
-}
-
-fn run(root: &Path, what: &str, mut cmd: Command) -> Result<()> {
-    eprintln!("\n==> {what}");
-    let status = cmd
-        .current_dir(root)
-        .status()
-        .with_context(|| format!("could not start: {what}"))?;
-    if !status.success() {
-        bail!("failed ({status}): {what}");
-    }
-    Ok(())
 }
