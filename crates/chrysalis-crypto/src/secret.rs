@@ -425,6 +425,16 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn core_dumps_can_be_excluded() {
+        use rustix::process::{DumpableBehavior, Resource, dumpable_behavior, getrlimit};
+        assert_eq!(exclude_core_dumps(), Ok(()));
+        assert!(memory_protection().core_dumps_excluded);
+        assert_eq!(dumpable_behavior(), Ok(DumpableBehavior::NotDumpable));
+        assert_eq!(getrlimit(Resource::Core).current, Some(0));
+    }
+
     #[test]
     fn ct_eq_compares_contents_and_lengths() {
         assert!(ct_eq(b"abc", b"abc"));
