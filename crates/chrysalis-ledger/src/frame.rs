@@ -149,6 +149,14 @@ impl FrameBatch {
         Self::default()
     }
 
+    /// An empty batch with room for `records` frames of `payload_bytes` in all.
+    pub fn with_capacity(records: usize, payload_bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(records * HEADER_BYTES + payload_bytes),
+            starts: Vec::with_capacity(records),
+        }
+    }
+
     /// Frames `payload` onto the batch.
     pub fn push(&mut self, payload: &[u8]) {
         let start = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);

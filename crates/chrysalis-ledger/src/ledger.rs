@@ -12,11 +12,10 @@ use crate::frame::FrameBatch;
 use crate::head::SignedTreeHead;
 use crate::merkle::{ConsistencyProof, Hash, InclusionProof, MerkleTree, ProofError};
 use crate::node::{NodeError, TraceNode};
-use crate::query::{Cursor, Index, Page, Query, QueryError};
+use crate::query::{Cursor, IdMap, Index, Page, Query, QueryError};
 use crate::storage::{LedgerStorage, Recovery, StorageError};
 use chrysalis_crypto::ed25519::SigningKey;
 use chrysalis_types::{Timestamp, TraceId};
-use std::collections::HashMap;
 
 /// When staged entries are made durable and acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +145,7 @@ pub struct TraceLedger<S: LedgerStorage> {
     index: Index,
     batch: FrameBatch,
     staged: Vec<TraceNode>,
-    staged_ids: HashMap<TraceId, u64>,
+    staged_ids: IdMap<u64>,
     staged_since_ms: Option<u64>,
     poisoned: bool,
 }
@@ -183,7 +182,7 @@ impl<S: LedgerStorage> TraceLedger<S> {
             index,
             batch: FrameBatch::new(),
             staged: Vec::new(),
-            staged_ids: HashMap::new(),
+            staged_ids: IdMap::default(),
             staged_since_ms: None,
             poisoned: false,
         };
@@ -244,7 +243,7 @@ impl<S: LedgerStorage> TraceLedger<S> {
             return Err(AppendError::UnknownParent(*p));
         }
         let at = self.len() + self.staged.len() as u64;
-        self.batch.push(&node.encoding());
+        self.batch.push(node.encoding());
         self.staged_ids.insert(id, at);
         self.staged.push(node);
         self.staged_since_ms.get_or_insert(now_ms);

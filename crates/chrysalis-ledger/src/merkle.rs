@@ -11,6 +11,7 @@
 //! proof length for the given index and sizes before any hashing, so no proof
 //! with extra, missing or reordered hashes is ever accepted.
 
+use chrysalis_crypto::hash::sha256;
 use chrysalis_types::codec::{Decode, DecodeError, Encode};
 use sha2::{Digest, Sha256};
 
@@ -82,6 +83,14 @@ pub fn hash_from_slice(bytes: &[u8]) -> Result<Hash, ProofError> {
 
 /// The RFC 6962 leaf hash: `SHA-256(0x00 || data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
+    // Small leaves (every TraceNode with a modest payload) hash in one
+    // one-shot call over a stack buffer; large ones stream.
+    const INLINE: usize = 256;
+    if data.len() < INLINE {
+        let mut buf = [0u8; INLINE];
+        buf[1..=data.len()].copy_from_slice(data);
+        return sha256(&buf[..=data.len()]);
+    }
     let mut h = Sha256::new();
     h.update([0u8]);
     h.update(data);
@@ -94,7 +103,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     block[0] = 1;
     block[1..33].copy_from_slice(left);
     block[33..].copy_from_slice(right);
-    Sha256::digest(block).into()
+    sha256(&block)
 }
 
 /// The root of the empty tree: `SHA-256("")`.
@@ -156,6 +165,20 @@ impl MerkleTree {
     /// An empty tree.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reserves room for `additional` more leaves (and their inner nodes).
+    pub fn reserve(&mut self, additional: usize) {
+        let mut level = 0;
+        let mut extra = additional;
+        while extra > 0 {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level].reserve(extra);
+            extra /= 2;
+            level += 1;
+        }
     }
 
     /// The number of leaves.

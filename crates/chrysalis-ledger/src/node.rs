@@ -9,6 +9,7 @@ use crate::merkle::{self, Hash};
 use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use chrysalis_types::{AgentId, Timestamp, TraceId};
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest kind name, in bytes.
 pub const MAX_KIND_BYTES: usize = 64;
@@ -218,6 +219,8 @@ pub struct TraceNode {
     kind: TraceKind,
     payload: Payload,
     parents: Vec<TraceId>,
+    /// The canonical encoding, kept from hashing: appends store it as is.
+    encoding: Arc<[u8]>,
 }
 
 impl TraceNode {
@@ -265,15 +268,16 @@ impl TraceNode {
 
     /// The canonical encoding (format-version byte, then the fields): the
     /// bytes stored in the log and hashed into the id.
-    pub fn encoding(&self) -> Vec<u8> {
-        self.to_bytes()
+    pub fn encoding(&self) -> &[u8] {
+        &self.encoding
     }
 
     /// Decodes a node from its canonical encoding, refusing anything else,
     /// and computes its id from the bytes.
     pub fn from_encoding(bytes: &[u8]) -> Result<Self, NodeError> {
-        let mut node = <Self as Decode>::from_bytes(bytes)?;
+        let Fields(mut node) = Fields::from_bytes(bytes)?;
         node.id = TraceId::new(merkle::leaf_hash(bytes));
+        node.encoding = Arc::from(bytes);
         Ok(node)
     }
 
@@ -297,6 +301,7 @@ impl fmt::Debug for TraceNode {
 }
 
 /// Encodes the content fields only: the id is derived, never stored.
+/// (Decoding goes through [`TraceNode::from_encoding`], which derives it.)
 impl Encode for TraceNode {
     fn encode(&self, w: &mut Writer) {
         w.put(&self.origin);
@@ -307,9 +312,11 @@ impl Encode for TraceNode {
     }
 }
 
-/// Decodes the content fields; the id is left zero; use
-/// [`TraceNode::from_encoding`], which computes it.
-impl Decode for TraceNode {
+/// A node's content fields, decoded; [`TraceNode::from_encoding`] adds the
+/// id and the encoding.
+struct Fields(TraceNode);
+
+impl Decode for Fields {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let origin = r.get()?;
         let timestamp = r.get()?;
@@ -330,14 +337,15 @@ impl Decode for TraceNode {
                 reason: "parents must be strictly increasing",
             });
         }
-        Ok(Self {
+        Ok(Self(TraceNode {
             id: TraceId::default(),
             origin,
             timestamp,
             kind,
             payload,
             parents,
-        })
+            encoding: Arc::from(&[][..]),
+        }))
     }
 }
 
@@ -402,8 +410,11 @@ impl TraceNodeBuilder {
             kind: self.kind,
             payload: self.payload,
             parents: self.parents,
+            encoding: Arc::from(&[][..]),
         };
-        node.id = TraceId::new(merkle::leaf_hash(&node.to_bytes()));
+        let encoding = node.to_bytes();
+        node.id = TraceId::new(merkle::leaf_hash(&encoding));
+        node.encoding = Arc::from(encoding);
         Ok(node)
     }
 }
@@ -435,8 +446,8 @@ mod tests {
             .payload_json("{\"x\":1}")
             .build()
             .unwrap();
-        assert_eq!(node.id().as_bytes(), &merkle::leaf_hash(&node.encoding()));
-        let back = TraceNode::from_encoding(&node.encoding()).unwrap();
+        assert_eq!(node.id().as_bytes(), &merkle::leaf_hash(node.encoding()));
+        let back = TraceNode::from_encoding(node.encoding()).unwrap();
         assert_eq!(back, node);
         assert_eq!(back.payload().as_json(), Some("{\"x\":1}"));
     }
@@ -475,7 +486,7 @@ mod tests {
         ));
         // Unsorted parents on the wire are not canonical.
         let node = base.parents([TraceId::new([1; 32]), TraceId::new([2; 32])]);
-        let mut bytes = node.build().unwrap().encoding();
+        let mut bytes = node.build().unwrap().encoding().to_vec();
         let n = bytes.len();
         bytes[n - 64..].rotate_left(32);
         assert!(TraceNode::from_encoding(&bytes).is_err());
@@ -487,7 +498,7 @@ mod tests {
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             if let Ok(node) = TraceNode::from_encoding(&bytes) {
                 // Anything accepted is canonical: it re-encodes to the same bytes.
-                prop_assert_eq!(node.encoding(), bytes);
+                prop_assert_eq!(node.encoding(), &bytes[..]);
             }
         }
 
@@ -502,7 +513,7 @@ mod tests {
                 .parents(parents.into_iter().map(TraceId::new))
                 .build()
                 .unwrap();
-            prop_assert_eq!(TraceNode::from_encoding(&node.encoding()).unwrap(), node);
+            prop_assert_eq!(TraceNode::from_encoding(node.encoding()).unwrap(), node);
         }
     }
 }

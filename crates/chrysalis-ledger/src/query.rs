@@ -8,7 +8,32 @@
 use crate::node::{TraceKind, TraceNode};
 use chrysalis_types::{AgentId, Timestamp, TraceId};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Bound;
+
+/// Hashes a [`TraceId`] by its first eight bytes: ids are SHA-256 outputs,
+/// already uniform, so SipHash would only add cost. (Ids are content hashes
+/// chosen by whoever builds a node; forcing collisions would need SHA-256
+/// prefixes to collide, and costs only lookup speed, never correctness.)
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+}
+
+/// A map keyed by trace id.
+pub(crate) type IdMap<V> = HashMap<TraceId, V, BuildHasherDefault<IdHasher>>;
 
 /// The most entries one page may hold.
 pub const MAX_PAGE_LIMIT: usize = 10_000;
@@ -78,7 +103,7 @@ pub enum QueryError {
 /// The in-memory indexes over committed entries.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Index {
-    by_id: HashMap<TraceId, u64>,
+    by_id: IdMap<u64>,
     by_origin: HashMap<AgentId, Vec<u64>>,
     by_kind: HashMap<TraceKind, Vec<u64>>,
     by_time: BTreeSet<(Timestamp, u64)>,

@@ -16,6 +16,7 @@
 
 use chrysalis_ledger::frame::{self, FrameBatch, FrameError};
 use chrysalis_ledger::storage::{LedgerStorage, Recovery, StorageError};
+use chrysalis_ledger::{FsyncPolicy, OpenError, TraceLedger};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -92,6 +93,17 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("sync directory"))
+}
+
+/// Opens (creating if needed) the ledger kept in segment files under `dir`:
+/// replays them, drops a torn tail, and rebuilds the tree and indexes.
+pub fn open_ledger(
+    dir: impl AsRef<Path>,
+    config: SegmentConfig,
+    policy: FsyncPolicy,
+) -> Result<(TraceLedger<SegmentStorage>, Recovery), OpenError> {
+    let storage = SegmentStorage::open(dir, config)?;
+    TraceLedger::open(storage, policy)
 }
 
 impl SegmentStorage {

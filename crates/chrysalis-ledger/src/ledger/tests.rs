@@ -235,7 +235,7 @@ fn storage_faults_are_never_acknowledged() {
 fn a_checksummed_but_invalid_record_refuses_to_open() {
     let mut storage = MemoryStorage::new();
     let mut batch = frame::FrameBatch::new();
-    batch.push(&chain(1)[0].encoding());
+    batch.push(chain(1)[0].encoding());
     batch.push(b"not a trace node");
     storage.write(&batch).unwrap();
     storage.sync().unwrap();

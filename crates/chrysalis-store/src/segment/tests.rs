@@ -1,5 +1,5 @@
 use super::*;
-use chrysalis_ledger::{FsyncPolicy, TraceKind, TraceLedger, TraceNode};
+use chrysalis_ledger::{TraceKind, TraceNode};
 use chrysalis_types::{AgentId, Timestamp};
 
 fn node(i: u64) -> TraceNode {
@@ -14,8 +14,12 @@ fn node(i: u64) -> TraceNode {
 }
 
 fn open(dir: &Path, max_segment_bytes: u64) -> (TraceLedger<SegmentStorage>, Recovery) {
-    let storage = SegmentStorage::open(dir, SegmentConfig { max_segment_bytes }).unwrap();
-    TraceLedger::open(storage, FsyncPolicy::Always).unwrap()
+    open_ledger(
+        dir,
+        SegmentConfig { max_segment_bytes },
+        FsyncPolicy::Always,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -50,7 +54,7 @@ fn torn_and_corrupt_tails_are_truncated() {
 
     // A torn frame: the first 20 bytes of a valid one.
     let mut batch = FrameBatch::new();
-    batch.push(&node(5).encoding());
+    batch.push(node(5).encoding());
     let mut file = OpenOptions::new().append(true).open(&last).unwrap();
     file.write_all(&batch.bytes()[..20]).unwrap();
     let (mut ledger, recovery) = open(dir.path(), 1 << 20);

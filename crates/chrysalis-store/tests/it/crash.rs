@@ -186,7 +186,7 @@ fn tear_tail(dir: &Path, rng: &mut Rng, next: u64) -> u64 {
         return 0;
     };
     let mut batch = FrameBatch::new();
-    batch.push(&entry(next).encoding());
+    batch.push(entry(next).encoding());
     let torn: Vec<u8> = if rng.below(2) == 0 {
         let cut = 1 + rng.below(batch.bytes().len() as u64 - 1) as usize;
         batch.bytes()[..cut].to_vec()
