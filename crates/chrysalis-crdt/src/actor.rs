@@ -72,6 +72,7 @@ pub(crate) struct LocalDot {
 }
 
 impl LocalDot {
+    #[inline]
     pub(crate) fn new(actor: u32, counter: u64) -> Self {
         Self {
             actor,
@@ -80,15 +81,18 @@ impl LocalDot {
         }
     }
 
+    #[inline]
     pub(crate) fn actor(self) -> u32 {
         self.actor
     }
 
+    #[inline]
     pub(crate) fn counter(self) -> u64 {
         u64::from(self.counter_hi) << 32 | u64::from(self.counter_lo)
     }
 
     /// The same dot with its actor index translated through `map`.
+    #[inline]
     pub(crate) fn remap(self, map: &[u32]) -> Self {
         Self::new(map[self.actor as usize], self.counter())
     }

@@ -22,6 +22,7 @@ struct ActorDots {
 }
 
 impl ActorDots {
+    #[inline]
     fn contains(&self, counter: u64) -> bool {
         counter <= self.base
             || self
@@ -208,6 +209,7 @@ impl CausalContext {
         self.actors.len()
     }
 
+    #[inline]
     pub(crate) fn contains_local(&self, dot: LocalDot) -> bool {
         self.dots[dot.actor() as usize].contains(dot.counter())
     }
@@ -246,6 +248,7 @@ impl CausalContext {
 
     /// Whether `other` saw `dot`, where `dot` uses our indexes and `to_other`
     /// is [`CausalContext::index_map_to`] `other`.
+    #[inline]
     pub(crate) fn other_contains(other: &CausalContext, to_other: &[u32], dot: LocalDot) -> bool {
         let j = to_other[dot.actor() as usize];
         j != NO_ACTOR && other.dots[j as usize].contains(dot.counter())

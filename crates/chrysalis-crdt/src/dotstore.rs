@@ -39,16 +39,19 @@ impl<'a> Join<'a> {
     }
 
     /// One of their dots, in our index space.
+    #[inline]
     pub(crate) fn to_mine(&self, dot: LocalDot) -> LocalDot {
         dot.remap(self.to_mine)
     }
 
     /// Whether we had seen `dot` (ours) before this join.
+    #[inline]
     pub(crate) fn mine_seen(&self, dot: LocalDot) -> bool {
         self.mine.contains_local(dot)
     }
 
     /// Whether they have seen `dot` (in our index space).
+    #[inline]
     pub(crate) fn theirs_seen(&self, dot: LocalDot) -> bool {
         match self.to_theirs {
             Some(map) => CausalContext::other_contains(self.theirs, map, dot),

@@ -23,6 +23,7 @@ use crate::dotstore::Join;
 use crate::{CausalContext, Crdt, DeltaCrdt};
 use chrysalis_types::NodeId;
 use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 
@@ -43,6 +44,7 @@ enum Dots {
 }
 
 impl Dots {
+    #[inline]
     fn as_slice(&self) -> &[LocalDot] {
         match self {
             Dots::One(d) => std::slice::from_ref(d),
@@ -50,6 +52,7 @@ impl Dots {
         }
     }
 
+    #[inline]
     fn from_slice(dots: &[LocalDot]) -> Option<Self> {
         match dots {
             [] => None,
@@ -223,8 +226,7 @@ impl<T: SetElement> ORSet<T> {
                 None => false,
             }
         });
-        // Pass 2: add their dots we never saw.
-        let mut added = Vec::new();
+        // Pass 2: add their dots we never saw (one probe per such element).
         for (value, dots) in &other.entries {
             theirs.clear();
             theirs.extend(
@@ -233,26 +235,23 @@ impl<T: SetElement> ORSet<T> {
                     .map(|d| join.to_mine(*d))
                     .filter(|d| !join.mine_seen(*d)),
             );
-            if theirs.is_empty() {
+            let Some(new) = Dots::from_slice(&theirs) else {
                 continue;
-            }
-            match self.entries.get_mut(value) {
-                Some(mine) => {
+            };
+            match self.entries.entry(value.clone()) {
+                Entry::Occupied(mut mine) => {
                     out.clear();
-                    out.extend_from_slice(mine.as_slice());
+                    out.extend_from_slice(mine.get().as_slice());
                     out.extend_from_slice(&theirs);
                     if let Some(d) = Dots::from_slice(&out) {
-                        *mine = d;
+                        *mine.get_mut() = d;
                     }
                 }
-                None => {
-                    if let Some(d) = Dots::from_slice(&theirs) {
-                        added.push((value.clone(), d));
-                    }
+                Entry::Vacant(slot) => {
+                    slot.insert(new);
                 }
             }
         }
-        self.entries.extend(added);
         self.ctx.merge_mapped(&other.ctx, &to_mine);
     }
 }
