@@ -161,3 +161,143 @@ fn unknown_steps_are_refused() {
         Err(PlannerError::UnknownStep(s.step))
     );
 }
+
+mod structured {
+    //! Random series-parallel flows (sequences, fork/join blocks, decisions that
+    //! merge again) must validate cleanly, and every schedule of completions must
+    //! run each reached node once, start joins only after all their branches, and
+    //! complete.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::validate::validate;
+
+    #[derive(Debug, Clone)]
+    enum Shape {
+        Task,
+        Seq(Vec<Shape>),
+        Par(Vec<Shape>),
+        Choice(Vec<Shape>),
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        Just(Shape::Task).prop_recursive(4, 40, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 1..4).prop_map(Shape::Seq),
+                proptest::collection::vec(inner.clone(), 2..4).prop_map(Shape::Par),
+                proptest::collection::vec(inner, 2..4).prop_map(Shape::Choice),
+            ]
+        })
+    }
+
+    /// Adds `shape` after `entry`; returns the name of its exit node.
+    fn build(shape: &Shape, flow: &mut Flow, entry: &str) -> String {
+        let fresh = |prefix: &str, kind: Kind, flow: &mut Flow| {
+            let name = format!("{prefix}{}", flow.nodes.len());
+            flow.add_node(&name, kind, "noop");
+            name
+        };
+        match shape {
+            Shape::Task => {
+                let t = fresh("t", Kind::Task, flow);
+                flow.add_edge(entry, &t);
+                t
+            }
+            Shape::Seq(parts) => {
+                let mut at = entry.to_owned();
+                for part in parts {
+                    at = build(part, flow, &at);
+                }
+                at
+            }
+            Shape::Par(branches) | Shape::Choice(branches) => {
+                let (open, close) = match shape {
+                    Shape::Par(_) => (Kind::Fork, Kind::Join),
+                    _ => (Kind::Decision, Kind::Task),
+                };
+                let split = fresh("s", open, flow);
+                flow.add_edge(entry, &split);
+                let exits: Vec<String> = branches.iter().map(|b| build(b, flow, &split)).collect();
+                let merge = fresh("m", close, flow);
+                for exit in exits {
+                    flow.add_edge(&exit, &merge);
+                }
+                merge
+            }
+        }
+    }
+
+    fn structured_flow(shape: &Shape) -> Flow {
+        let mut flow = Flow::new("structured");
+        flow.add_node("start", Kind::Start, "noop");
+        let exit = build(shape, &mut flow, "start");
+        flow.add_node("end", Kind::End, "noop");
+        flow.add_edge(&exit, "end");
+        // Label the edges out of each decision: the first is the default.
+        let decisions: BTreeSet<String> = flow
+            .nodes
+            .iter()
+            .filter(|n| n.kind == Kind::Decision)
+            .map(|n| n.name.to_string())
+            .collect();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for edge in &mut flow.edges {
+            if decisions.contains(edge.from.as_str()) {
+                let k = seen.entry(edge.from.to_string()).or_default();
+                if *k == 0 {
+                    edge.default = true;
+                } else {
+                    edge.condition = Some(format!("b{k}"));
+                }
+                *k += 1;
+            }
+        }
+        flow
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn every_schedule_completes(shape in shape(), picks in proptest::collection::vec(0usize..64, 1..64)) {
+            let flow = structured_flow(&shape);
+            let report = validate(&flow, &AnyHandler);
+            prop_assert!(report.is_empty(), "{}", report);
+            let plan = Arc::new(Plan::new(&flow, &AnyHandler).unwrap());
+            let mut preds: Vec<Vec<NodeIndex>> = vec![Vec::new(); flow.nodes.len()];
+            for e in &flow.edges {
+                let (a, b) = (plan.index_of(e.from.as_str()).unwrap(), plan.index_of(e.to.as_str()).unwrap());
+                preds[b.get()].push(a);
+            }
+            let mut p = Planner::new(Arc::clone(&plan));
+            let mut running: Vec<StepRequest> = Vec::new();
+            let mut runs = vec![0u32; flow.nodes.len()];
+            let mut turn = 0usize;
+            loop {
+                while let Some(r) = p.next_request() {
+                    let node = plan.node(r.node);
+                    if node.kind == Kind::Join {
+                        for pred in &preds[r.node.get()] {
+                            prop_assert_eq!(runs[pred.get()], 1, "join {} before {}", node.name, plan.node(*pred).name);
+                        }
+                    }
+                    running.push(r);
+                }
+                if running.is_empty() {
+                    break;
+                }
+                let pick = picks[turn % picks.len()];
+                turn += 1;
+                let r = running.swap_remove(pick % running.len());
+                runs[r.node.get()] += 1;
+                let label = format!("b{}", pick % 4);
+                p.succeeded(r.step, Some(&label)).unwrap();
+            }
+            prop_assert!(matches!(p.outcome(), Some(Outcome::Completed { .. })), "{:?}", p.outcome());
+            prop_assert!(runs.iter().all(|&n| n <= 1), "a node ran twice: {:?}", runs);
+        }
+    }
+}
