@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use chrysalis_flow::{FlowId, NodeName, StepId};
+use chrysalis_types::{Decode, DecodeError, Encode, Reader, Writer};
 
 /// What happened to a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,5 +161,164 @@ impl<A: StepSink, B: StepSink> StepSink for (A, B) {
 impl<S: StepSink + ?Sized> StepSink for std::sync::Arc<S> {
     fn record(&self, record: &StepRecord) {
         (**self).record(record)
+    }
+}
+
+/// Canonical encoding (chrysalis-types codec), so a ledger adapter can store
+/// records as entry payloads byte for byte.
+impl Encode for StepRecord {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.seq);
+        w.put(&self.elapsed_ms);
+        w.put(self.flow.as_str());
+        w.put(self.node.as_str());
+        w.put(&self.step.get());
+        w.put(&self.attempt);
+        match &self.event {
+            StepEvent::Started => w.put_u8(0),
+            StepEvent::Finished { branch, message } => {
+                w.put_u8(1);
+                w.put(branch);
+                w.put(message);
+            }
+            StepEvent::Failed { error } => {
+                w.put_u8(2);
+                w.put(error);
+            }
+            StepEvent::Retrying {
+                next_attempt,
+                delay_ms,
+            } => {
+                w.put_u8(3);
+                w.put(next_attempt);
+                w.put(delay_ms);
+            }
+            StepEvent::Cancelled => w.put_u8(4),
+        }
+    }
+}
+
+impl Decode for StepRecord {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let seq = r.get()?;
+        let elapsed_ms = r.get()?;
+        let flow = FlowId::new(r.get::<String>()?);
+        let node = NodeName::new(r.get::<String>()?);
+        let step = StepId::from_raw(r.get()?);
+        let attempt = r.get()?;
+        let event = match r.u8()? {
+            0 => StepEvent::Started,
+            1 => StepEvent::Finished {
+                branch: r.get()?,
+                message: r.get()?,
+            },
+            2 => StepEvent::Failed { error: r.get()? },
+            3 => StepEvent::Retrying {
+                next_attempt: r.get()?,
+                delay_ms: r.get()?,
+            },
+            4 => StepEvent::Cancelled,
+            tag => return Err(r.invalid_tag("step event", tag)),
+        };
+        Ok(Self {
+            seq,
+            elapsed_ms,
+            flow,
+            node,
+            step,
+            attempt,
+            event,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: StepEvent) -> StepRecord {
+        StepRecord {
+            seq: 7,
+            elapsed_ms: 1_500,
+            flow: FlowId::from("orders"),
+            node: NodeName::from("pack"),
+            step: StepId::from_raw(3),
+            attempt: 2,
+            event,
+        }
+    }
+
+    fn all_events() -> Vec<StepEvent> {
+        vec![
+            StepEvent::Started,
+            StepEvent::Finished {
+                branch: Some("yes".into()),
+                message: None,
+            },
+            StepEvent::Finished {
+                branch: None,
+                message: Some("slept 10 ms".into()),
+            },
+            StepEvent::Failed {
+                error: "disk full".into(),
+            },
+            StepEvent::Retrying {
+                next_attempt: 3,
+                delay_ms: 200,
+            },
+            StepEvent::Cancelled,
+        ]
+    }
+
+    #[test]
+    fn records_round_trip_and_truncations_are_errors() {
+        for event in all_events() {
+            let original = record(event);
+            let bytes = original.to_bytes();
+            assert_eq!(StepRecord::from_bytes(&bytes).unwrap(), original);
+            for cut in 0..bytes.len() {
+                assert!(
+                    StepRecord::from_bytes(&bytes[..cut]).is_err(),
+                    "prefix {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_event_tag_is_refused() {
+        let mut bytes = record(StepEvent::Cancelled).to_bytes();
+        *bytes.last_mut().unwrap() = 9;
+        let err = StepRecord::from_bytes(&bytes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::InvalidTag {
+                    what: "step event",
+                    tag: 9,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn progress_lines() {
+        let lines: Vec<String> = all_events()
+            .into_iter()
+            .map(|e| record(e).to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "[  1500 ms] pack (attempt 2) started",
+                "[  1500 ms] pack (attempt 2) finished -> yes",
+                "[  1500 ms] pack (attempt 2) finished: slept 10 ms",
+                "[  1500 ms] pack (attempt 2) failed: disk full",
+                "[  1500 ms] pack (attempt 2) retrying: attempt 3 in 200 ms",
+                "[  1500 ms] pack (attempt 2) cancelled",
+            ]
+        );
     }
 }

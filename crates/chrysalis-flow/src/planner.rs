@@ -15,6 +15,11 @@ use crate::plan::{NodeIndex, Plan};
 pub struct StepId(u64);
 
 impl StepId {
+    /// Rebuilds an id from its raw value (for decoding trace records).
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+
     /// The raw counter value (steps are numbered from 0 in request order).
     pub fn get(self) -> u64 {
         self.0
