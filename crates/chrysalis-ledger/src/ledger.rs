@@ -16,6 +16,7 @@ use crate::query::{Cursor, IdMap, Index, Page, Query, QueryError};
 use crate::storage::{LedgerStorage, Recovery, StorageError};
 use chrysalis_crypto::ed25519::SigningKey;
 use chrysalis_types::{Timestamp, TraceId};
+use std::sync::{Mutex, PoisonError};
 
 /// When staged entries are made durable and acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +142,9 @@ pub enum ReadError {
 pub struct TraceLedger<S: LedgerStorage> {
     storage: S,
     policy: FsyncPolicy,
-    tree: MerkleTree,
+    /// Settled lazily: commits add leaves only, the first read after them
+    /// hashes the inner nodes (see [`TraceLedger::settle`]).
+    tree: Mutex<MerkleTree>,
     index: Index,
     batch: FrameBatch,
     staged: Vec<TraceNode>,
@@ -160,7 +163,7 @@ impl<S: LedgerStorage> TraceLedger<S> {
         let mut refused: Option<(u64, RecordError)> = None;
         let mut visit = |bytes: &[u8]| match check_record(&index, bytes) {
             Ok(node) => {
-                tree.push(node.leaf_hash());
+                tree.push_deferred(node.leaf_hash());
                 index.insert(&node);
                 true
             }
@@ -175,10 +178,11 @@ impl<S: LedgerStorage> TraceLedger<S> {
         }
         let recovered = recovered?;
         assert_eq!(recovered.records, tree.len(), "every record was replayed");
+        tree.settle();
         let ledger = Self {
             storage,
             policy,
-            tree,
+            tree: Mutex::new(tree),
             index,
             batch: FrameBatch::new(),
             staged: Vec::new(),
@@ -191,7 +195,7 @@ impl<S: LedgerStorage> TraceLedger<S> {
 
     /// Acknowledged entries.
     pub fn len(&self) -> u64 {
-        self.tree.len()
+        self.index.len()
     }
 
     /// Whether no entry is acknowledged.
@@ -257,8 +261,9 @@ impl<S: LedgerStorage> TraceLedger<S> {
         Ok(at)
     }
 
-    /// Commits staged entries if the policy's delay has passed by `now_ms`.
-    /// Returns the number of acknowledged entries.
+    /// The driver's tick: commits staged entries if the policy's delay has
+    /// passed by `now_ms`, then settles the Merkle tree. Returns the number
+    /// of acknowledged entries.
     pub fn poll(&mut self, now_ms: u64) -> Result<u64, AppendError> {
         if let (FsyncPolicy::Batch { max_delay_ms, .. }, Some(since)) =
             (self.policy, self.staged_since_ms)
@@ -267,7 +272,21 @@ impl<S: LedgerStorage> TraceLedger<S> {
                 self.flush()?;
             }
         }
+        self.settle();
         Ok(self.len())
+    }
+
+    /// Hashes the Merkle tree's inner nodes for every entry committed since
+    /// the last settle. Commits record only leaf hashes (the entries' ids),
+    /// keeping tree hashing off the acknowledgement path; the first root,
+    /// head or proof asked for afterwards settles the tree itself, so calling
+    /// this is optional: a driver does it between bursts (as
+    /// [`TraceLedger::poll`] does) so that readers never wait for it.
+    pub fn settle(&mut self) {
+        self.tree
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .settle();
     }
 
     /// Commits every staged entry now: one write, one sync (unless the
@@ -293,8 +312,13 @@ impl<S: LedgerStorage> TraceLedger<S> {
             self.clear_staged();
             return Err(e.into());
         }
+        // The tree only records the leaves here; hashing its inner nodes is
+        // left to `settle`, off the acknowledgement path.
         for node in std::mem::take(&mut self.staged) {
-            self.tree.push(node.leaf_hash());
+            self.tree
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_deferred(node.leaf_hash());
             self.index.insert(&node);
         }
         self.clear_staged();
@@ -345,17 +369,24 @@ impl<S: LedgerStorage> TraceLedger<S> {
 
     /// The Merkle root over every acknowledged entry.
     pub fn root(&self) -> Hash {
-        self.tree.root()
+        self.with_tree(MerkleTree::root)
     }
 
     /// The root the ledger had at `size` entries.
     pub fn root_at(&self, size: u64) -> Result<Hash, ProofError> {
-        self.tree.root_at(size)
+        self.with_tree(|t| t.root_at(size))
     }
 
-    /// The Merkle tree over acknowledged entries.
-    pub fn tree(&self) -> &MerkleTree {
-        &self.tree
+    /// A copy of the Merkle tree over acknowledged entries, settled.
+    pub fn tree(&self) -> MerkleTree {
+        self.with_tree(MerkleTree::clone)
+    }
+
+    /// Runs `f` on the tree after settling it.
+    fn with_tree<R>(&self, f: impl FnOnce(&MerkleTree) -> R) -> R {
+        let mut tree = self.tree.lock().unwrap_or_else(PoisonError::into_inner);
+        tree.settle();
+        f(&tree)
     }
 
     /// Signs the current size and root at `timestamp`.
@@ -365,12 +396,12 @@ impl<S: LedgerStorage> TraceLedger<S> {
 
     /// Proof that entry `index` is in the ledger as it was at `size` entries.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof, ProofError> {
-        self.tree.inclusion_proof(index, size)
+        self.with_tree(|t| t.inclusion_proof(index, size))
     }
 
     /// Proof that the ledger at `old` entries is a prefix of it at `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, ProofError> {
-        self.tree.consistency_proof(old, new)
+        self.with_tree(|t| t.consistency_proof(old, new))
     }
 
     /// The index of the acknowledged entry with this id.
@@ -378,9 +409,15 @@ impl<S: LedgerStorage> TraceLedger<S> {
         self.index.position(id)
     }
 
+    /// The leaf hash of entry `index` (no settling needed).
+    fn leaf(&self, index: u64) -> Option<Hash> {
+        let tree = self.tree.lock().unwrap_or_else(PoisonError::into_inner);
+        tree.leaf(index)
+    }
+
     /// Reads entry `index` back from storage and checks it against the tree.
     pub fn get(&self, index: u64) -> Result<TraceNode, ReadError> {
-        let leaf = self.tree.leaf(index).ok_or(ReadError::NoSuchEntry {
+        let leaf = self.leaf(index).ok_or(ReadError::NoSuchEntry {
             index,
             len: self.len(),
         })?;

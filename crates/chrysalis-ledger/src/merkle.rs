@@ -197,21 +197,49 @@ impl MerkleTree {
         self.levels.first()?.get(index).copied()
     }
 
-    /// Appends a leaf by its leaf hash (see [`leaf_hash`]). Costs one inner
-    /// node hash on average: each completed pair is hashed once, ever.
+    /// Appends a leaf by its leaf hash (see [`leaf_hash`]) and brings the
+    /// tree up to date. Costs one inner node hash on average: each completed
+    /// pair is hashed once, ever.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_deferred(leaf);
+        self.settle();
+    }
+
+    /// Appends a leaf without hashing anything: the inner nodes above it are
+    /// computed by the next [`MerkleTree::settle`]. Roots and proofs stay
+    /// correct meanwhile, but cost extra hashing over the unsettled leaves.
+    pub fn push_deferred(&mut self, leaf: Hash) {
         if self.levels.is_empty() {
             self.levels.push(Vec::new());
         }
         self.levels[0].push(leaf);
+    }
+
+    /// Whether some inner nodes are still to be computed.
+    pub fn is_settled(&self) -> bool {
+        self.levels
+            .windows(2)
+            .all(|pair| pair[1].len() == pair[0].len() / 2)
+            && self.levels.last().is_none_or(|top| top.len() < 2)
+    }
+
+    /// Computes every inner node that [`MerkleTree::push_deferred`] left
+    /// out: one hash per completed pair, in bulk.
+    pub fn settle(&mut self) {
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
-            let row = &self.levels[level];
-            let parent = node_hash(&row[row.len() - 2], &row[row.len() - 1]);
+        while level < self.levels.len() {
+            let want = self.levels[level].len() / 2;
+            if want == 0 {
+                break;
+            }
             if self.levels.len() == level + 1 {
                 self.levels.push(Vec::new());
             }
-            self.levels[level + 1].push(parent);
+            for i in self.levels[level + 1].len()..want {
+                let row = &self.levels[level];
+                let parent = node_hash(&row[2 * i], &row[2 * i + 1]);
+                self.levels[level + 1].push(parent);
+            }
             level += 1;
         }
     }
@@ -252,8 +280,11 @@ impl MerkleTree {
         if n.is_power_of_two() {
             assert_eq!(start % n, 0, "a full subtree is always aligned");
             let level = n.trailing_zeros() as usize;
-            // Every complete aligned run of leaves has its hash cached.
-            return self.levels[level][(start >> level) as usize];
+            // A settled tree has every complete aligned run's hash cached.
+            let cached = self.levels.get(level);
+            if let Some(hash) = cached.and_then(|row| row.get((start >> level) as usize)) {
+                return *hash;
+            }
         }
         let k = split_point(n);
         node_hash(

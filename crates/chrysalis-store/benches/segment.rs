@@ -118,8 +118,9 @@ fn log_path(c: &mut Criterion) {
     group.finish();
 }
 
-/// One group commit of `nodes` into a fresh on-disk ledger; returns (cpu, wall).
-fn ingest_once(nodes: &[TraceNode]) -> (Duration, Duration) {
+/// One group commit of `nodes` into a fresh on-disk ledger, then settling
+/// its Merkle tree; returns (commit cpu, commit wall, settle cpu).
+fn ingest_once(nodes: &[TraceNode]) -> (Duration, Duration, Duration) {
     let batch = nodes.to_vec();
     let dir = tempfile::tempdir().expect("temp dir");
     let storage =
@@ -131,7 +132,11 @@ fn ingest_once(nodes: &[TraceNode]) -> (Duration, Duration) {
     let (mut ledger, _) = TraceLedger::open(storage, policy).expect("open ledger");
     let (cpu, wall) = (thread_cpu(), Instant::now());
     black_box(ledger.append_batch(batch).expect("append"));
-    (thread_cpu() - cpu, wall.elapsed())
+    let (commit_cpu, commit_wall) = (thread_cpu() - cpu, wall.elapsed());
+    let settle = thread_cpu();
+    ledger.settle();
+    black_box(ledger.root());
+    (commit_cpu, commit_wall, thread_cpu() - settle)
 }
 
 fn ingest(c: &mut Criterion) {
@@ -153,16 +158,17 @@ fn ingest(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(4));
     group.throughput(Throughput::Elements(INGEST_ENTRIES as u64));
-    for (name, cpu) in [
-        ("trace_ledger_200k_cpu", true),
-        ("trace_ledger_200k_wall", false),
+    for (name, which) in [
+        ("commit_200k_cpu", 0),
+        ("commit_200k_wall", 1),
+        ("settle_tree_200k_cpu", 2),
     ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        let (c, w) = ingest_once(&nodes);
-                        if cpu { c } else { w }
+                        let (c, w, s) = ingest_once(&nodes);
+                        [c, w, s][which]
                     })
                     .sum()
             })

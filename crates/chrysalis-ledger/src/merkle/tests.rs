@@ -181,3 +181,26 @@ proptest! {
         prop_assert!(cons.verify(&forged, &root).is_err());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Deferred leaves give the same roots and proofs before and after settling.
+    #[test]
+    fn deferred_pushes_match_eager_ones(settled in 0u64..100, deferred in 1u64..100, probe in any::<u64>()) {
+        let (eager, leaves) = tree_of(settled + deferred);
+        let mut lazy = MerkleTree::new();
+        leaves[..settled as usize].iter().for_each(|l| lazy.push(*l));
+        leaves[settled as usize..].iter().for_each(|l| lazy.push_deferred(*l));
+        let size = 1 + probe % (settled + deferred);
+        let index = probe % size;
+        for _ in 0..2 {
+            prop_assert_eq!(lazy.root(), eager.root());
+            prop_assert_eq!(lazy.root_at(size).unwrap(), eager.root_at(size).unwrap());
+            prop_assert_eq!(lazy.inclusion_proof(index, size).unwrap(), eager.inclusion_proof(index, size).unwrap());
+            prop_assert_eq!(lazy.consistency_proof(1 + index, size).unwrap(), eager.consistency_proof(1 + index, size).unwrap());
+            lazy.settle();
+            prop_assert!(lazy.is_settled());
+        }
+    }
+}
