@@ -333,139 +333,154 @@ fn ratios(rounds: usize) {
     let kib = vec![0x5au8; 1024];
     let mib = vec![0x5au8; 1 << 20];
     for (label, data, iters) in [("1KiB", &kib, 200), ("1MiB", &mib, 1)] {
-        let sha = |name, alg| -> Contender<'_> {
-            (
-                name,
-                Box::new(move || drop(black_box(HashAlgorithm::digest(alg, black_box(data))))),
-            )
-        };
-        interleaved(
-            &format!("sha256/{label}"),
-            iters,
-            rounds,
-            vec![
-                sha("chrysalis", HashAlgorithm::Sha256),
-                (
-                    "ring",
-                    Box::new(|| {
-                        drop(black_box(ring::digest::digest(
-                            &ring::digest::SHA256,
-                            black_box(data),
-                        )))
-                    }),
-                ),
-                (
-                    "aws-lc-rs",
-                    Box::new(|| {
-                        drop(black_box(aws_lc_rs::digest::digest(
-                            &aws_lc_rs::digest::SHA256,
-                            black_box(data),
-                        )))
-                    }),
-                ),
-                (
-                    "sha2",
-                    Box::new(|| drop(black_box(sha2::Sha256::digest(black_box(data))))),
-                ),
-            ],
-        );
-        interleaved(
-            &format!("sha384/{label}"),
-            iters,
-            rounds,
-            vec![
-                sha("chrysalis", HashAlgorithm::Sha384),
-                (
-                    "ring",
-                    Box::new(|| {
-                        drop(black_box(ring::digest::digest(
-                            &ring::digest::SHA384,
-                            black_box(data),
-                        )))
-                    }),
-                ),
-                (
-                    "aws-lc-rs",
-                    Box::new(|| {
-                        drop(black_box(aws_lc_rs::digest::digest(
-                            &aws_lc_rs::digest::SHA384,
-                            black_box(data),
-                        )))
-                    }),
-                ),
-                (
-                    "sha2",
-                    Box::new(|| drop(black_box(sha2::Sha384::digest(black_box(data))))),
-                ),
-            ],
-        );
-        interleaved(
-            &format!("blake3/{label}"),
-            iters,
-            rounds,
-            vec![
-                sha("chrysalis", HashAlgorithm::Blake3),
-                (
-                    "blake3",
-                    Box::new(|| drop(black_box(blake3::hash(black_box(data))))),
-                ),
-            ],
-        );
-        let key = [9u8; 32];
-        let nonce = [3u8; 12];
-        let ours = AeadKey::from_bytes(AeadAlgorithm::Aes256Gcm, &key).unwrap();
-        let ring_key = ring::aead::LessSafeKey::new(
-            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
-        );
-        let aws_key = aws_lc_rs::aead::LessSafeKey::new(
-            aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &key).unwrap(),
-        );
-        let len = data.len();
-        let (mut b1, mut b2, mut b3) = (data.clone(), data.clone(), data.clone());
-        interleaved(
-            &format!("aes-256-gcm-seal/{label}"),
-            iters,
-            rounds,
-            vec![
-                (
-                    "chrysalis",
-                    Box::new(move || {
-                        b1.truncate(len);
-                        ours.seal_in_place(&nonce, b"aad", black_box(&mut b1))
-                            .unwrap();
-                    }),
-                ),
-                (
-                    "ring",
-                    Box::new(move || {
-                        b2.truncate(len);
-                        let n = ring::aead::Nonce::assume_unique_for_key(nonce);
-                        ring_key
-                            .seal_in_place_append_tag(
-                                n,
-                                ring::aead::Aad::from(b"aad"),
-                                black_box(&mut b2),
-                            )
-                            .unwrap();
-                    }),
-                ),
-                (
-                    "aws-lc-rs",
-                    Box::new(move || {
-                        b3.truncate(len);
-                        let n = aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce);
-                        aws_key
-                            .seal_in_place_append_tag(
-                                n,
-                                aws_lc_rs::aead::Aad::from(b"aad"),
-                                black_box(&mut b3),
-                            )
-                            .unwrap();
-                    }),
-                ),
-            ],
-        );
+        hash_ratios(label, data, iters, rounds);
+        aes_ratios(label, data, iters, rounds);
     }
+    sign_ratios(rounds);
+}
+
+/// SHA-256, SHA-384 and BLAKE3 against their peers.
+fn hash_ratios(label: &str, data: &[u8], iters: u32, rounds: usize) {
+    let sha = |name, alg| -> Contender<'_> {
+        (
+            name,
+            Box::new(move || drop(black_box(HashAlgorithm::digest(alg, black_box(data))))),
+        )
+    };
+    interleaved(
+        &format!("sha256/{label}"),
+        iters,
+        rounds,
+        vec![
+            sha("chrysalis", HashAlgorithm::Sha256),
+            (
+                "ring",
+                Box::new(|| {
+                    drop(black_box(ring::digest::digest(
+                        &ring::digest::SHA256,
+                        black_box(data),
+                    )))
+                }),
+            ),
+            (
+                "aws-lc-rs",
+                Box::new(|| {
+                    drop(black_box(aws_lc_rs::digest::digest(
+                        &aws_lc_rs::digest::SHA256,
+                        black_box(data),
+                    )))
+                }),
+            ),
+            (
+                "sha2",
+                Box::new(|| drop(black_box(sha2::Sha256::digest(black_box(data))))),
+            ),
+        ],
+    );
+    interleaved(
+        &format!("sha384/{label}"),
+        iters,
+        rounds,
+        vec![
+            sha("chrysalis", HashAlgorithm::Sha384),
+            (
+                "ring",
+                Box::new(|| {
+                    drop(black_box(ring::digest::digest(
+                        &ring::digest::SHA384,
+                        black_box(data),
+                    )))
+                }),
+            ),
+            (
+                "aws-lc-rs",
+                Box::new(|| {
+                    drop(black_box(aws_lc_rs::digest::digest(
+                        &aws_lc_rs::digest::SHA384,
+                        black_box(data),
+                    )))
+                }),
+            ),
+            (
+                "sha2",
+                Box::new(|| drop(black_box(sha2::Sha384::digest(black_box(data))))),
+            ),
+        ],
+    );
+    interleaved(
+        &format!("blake3/{label}"),
+        iters,
+        rounds,
+        vec![
+            sha("chrysalis", HashAlgorithm::Blake3),
+            (
+                "blake3",
+                Box::new(|| drop(black_box(blake3::hash(black_box(data))))),
+            ),
+        ],
+    );
+}
+
+/// AES-256-GCM seal against ring and aws-lc-rs.
+fn aes_ratios(label: &str, data: &[u8], iters: u32, rounds: usize) {
+    let key = [9u8; 32];
+    let nonce = [3u8; 12];
+    let ours = AeadKey::from_bytes(AeadAlgorithm::Aes256Gcm, &key).unwrap();
+    let ring_key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
+    );
+    let aws_key = aws_lc_rs::aead::LessSafeKey::new(
+        aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &key).unwrap(),
+    );
+    let len = data.len();
+    let (mut b1, mut b2, mut b3) = (data.to_vec(), data.to_vec(), data.to_vec());
+    interleaved(
+        &format!("aes-256-gcm-seal/{label}"),
+        iters,
+        rounds,
+        vec![
+            (
+                "chrysalis",
+                Box::new(move || {
+                    b1.truncate(len);
+                    ours.seal_in_place(&nonce, b"aad", black_box(&mut b1))
+                        .unwrap();
+                }),
+            ),
+            (
+                "ring",
+                Box::new(move || {
+                    b2.truncate(len);
+                    let n = ring::aead::Nonce::assume_unique_for_key(nonce);
+                    ring_key
+                        .seal_in_place_append_tag(
+                            n,
+                            ring::aead::Aad::from(b"aad"),
+                            black_box(&mut b2),
+                        )
+                        .unwrap();
+                }),
+            ),
+            (
+                "aws-lc-rs",
+                Box::new(move || {
+                    b3.truncate(len);
+                    let n = aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce);
+                    aws_key
+                        .seal_in_place_append_tag(
+                            n,
+                            aws_lc_rs::aead::Aad::from(b"aad"),
+                            black_box(&mut b3),
+                        )
+                        .unwrap();
+                }),
+            ),
+        ],
+    );
+}
+
+/// Ed25519 signing against ring and aws-lc-rs.
+fn sign_ratios(rounds: usize) {
     let seed = [7u8; 32];
     let msg = [0x42u8; 100];
     let ours = SigningKey::from_seed(&seed);
