@@ -46,6 +46,14 @@ fn now_ms() -> u64 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Vault(_) | Command::Keygen(_) | Command::Sign(_) | Command::Demo(_)
+    ) {
+        // Secrets are about to enter memory: keep them out of core dumps.
+        // Best effort; where the OS refuses, secret pages are still locked and wiped.
+        let _ = chrysalis_crypto::secret::exclude_core_dumps();
+    }
     let result = match cli.command {
         Command::Vault(args) => cmd::vault::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
