@@ -1,10 +1,10 @@
 //! The `chrysalis` Python package's native module, `chrysalis._native`.
 //!
-//! Thin wrappers over the Rust crates: [`trace`] (TraceNode), [`ledger`]
-//! (TraceLedger on disk, inclusion and consistency proofs), [`covenant`]
-//! (Issuer, Covenant, Budget, Reservation, CovenantGate), [`operad`]
+//! Thin wrappers over the Rust crates: `trace` (TraceNode), `ledger`
+//! (TraceLedger on disk, inclusion and consistency proofs), `covenant`
+//! (Issuer, Covenant, Budget, Reservation, CovenantGate), `operad`
 //! (`verify_operad_laws`). Rust errors become exceptions under
-//! `chrysalis.ChrysalisError` (see [`errors`]). This is layer L3: it may read
+//! `chrysalis.ChrysalisError` (see `errors`). This is layer L3: it may read
 //! the clock and the OS random source on the caller's behalf.
 
 use pyo3::prelude::*;

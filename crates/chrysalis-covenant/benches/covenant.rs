@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use chrysalis_covenant::{
     Amount, Attenuation, Budget, Covenant, CovenantGate, DecisionRecorder, Grant, Issuer, Request,
+    TraceRecorder,
 };
 use chrysalis_crypto::ed25519::SigningKey;
 use chrysalis_types::{AgentId, Timestamp, TraceId};
@@ -95,6 +96,22 @@ fn covenant_check(c: &mut Criterion) {
                 .reservation
                 .commit(Amount::ONE_CALL)
                 .expect("benchmark fixture is valid");
+        })
+    });
+    // The same check, recording each decision as a real TraceNode (JSON
+    // payload, canonical encoding, SHA-256 id) into memory.
+    let recorder = TraceRecorder::new(Vec::new()).expect("benchmark fixture is valid");
+    let mut traced = CovenantGate::new(budget.clone(), recorder);
+    group.bench_function("gate_check_recording_trace_node", |b| {
+        b.iter(|| {
+            let admitted = traced
+                .check(&cov, black_box(&request), amount, now)
+                .expect("benchmark fixture is valid");
+            admitted.reservation.commit_all();
+            let sink = traced.recorder_mut().sink_mut();
+            if sink.len() >= 4096 {
+                sink.clear();
+            }
         })
     });
     group.bench_function("capability_native", |b| {

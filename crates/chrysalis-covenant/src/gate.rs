@@ -91,29 +91,60 @@ impl Decision<'_> {
 }
 
 impl Decision<'_> {
-    /// The JSON payload of the decision's TraceNode.
+    /// The JSON payload of the decision's TraceNode: `principal`, `action`,
+    /// `resource`, `amount` (`cost`, `tokens`, `time_ms`, `calls`),
+    /// `token_id` (hex), `allowed`, and `code` / `reason` (null when allowed).
     pub fn to_json(&self) -> String {
-        let (code, reason) = match self.refusal {
-            None => (serde_json::Value::Null, serde_json::Value::Null),
-            Some(r) => (r.code().into(), r.to_string().into()),
-        };
-        serde_json::json!({
-            "principal": self.request.principal.to_string(),
-            "action": self.request.action,
-            "resource": self.request.resource,
-            "amount": {
-                "cost": self.amount.cost,
-                "tokens": self.amount.tokens,
-                "time_ms": self.amount.time_ms,
-                "calls": self.amount.calls,
-            },
-            "token_id": hex::encode(self.token_id),
-            "allowed": self.allowed(),
-            "code": code,
-            "reason": reason,
-        })
-        .to_string()
+        use std::fmt::Write;
+        let a = &self.amount;
+        let mut out = String::with_capacity(320);
+        out.push_str("{\"principal\":\"");
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{}", self.request.principal);
+        out.push_str("\",\"action\":");
+        push_json_str(&mut out, self.request.action);
+        out.push_str(",\"resource\":");
+        push_json_str(&mut out, self.request.resource);
+        let _ = write!(
+            out,
+            ",\"amount\":{{\"cost\":{},\"tokens\":{},\"time_ms\":{},\"calls\":{}}}",
+            a.cost, a.tokens, a.time_ms, a.calls
+        );
+        out.push_str(",\"token_id\":\"");
+        out.push_str(&hex::encode(self.token_id));
+        let _ = write!(out, "\",\"allowed\":{}", self.allowed());
+        match self.refusal {
+            None => out.push_str(",\"code\":null,\"reason\":null}"),
+            Some(r) => {
+                out.push_str(",\"code\":");
+                push_json_str(&mut out, r.code());
+                out.push_str(",\"reason\":");
+                push_json_str(&mut out, &r.to_string());
+                out.push('}');
+            }
+        }
+        out
     }
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259 escaping).
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Where the gate writes its decisions. The ledger implements this so that
@@ -240,6 +271,11 @@ impl<R: DecisionRecorder> CovenantGate<R> {
     /// The recorder.
     pub fn recorder(&self) -> &R {
         &self.recorder
+    }
+
+    /// The recorder, mutably (for example to read or trim a memory sink).
+    pub fn recorder_mut(&mut self) -> &mut R {
+        &mut self.recorder
     }
 
     /// Gives the recorder back.

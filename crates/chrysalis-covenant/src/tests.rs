@@ -316,6 +316,42 @@ fn gate_appends_decisions_to_the_trace_ledger() {
     assert_eq!(ledger.get(1).unwrap().parents(), &[first.trace]);
 }
 
+#[test]
+fn decision_json_is_valid_and_escaped() {
+    let refusal = Refusal::Capability(Denial::NoGrant);
+    let weird = "a\"b\\c\nd\u{1}é";
+    let decision = Decision {
+        request: Request {
+            principal: agent(5),
+            action: weird,
+            resource: "/r",
+            cost: 7,
+        },
+        amount: Amount {
+            cost: 7,
+            ..Amount::ONE_CALL
+        },
+        at: Timestamp::new(NOW_MS, 0),
+        token_id: &[0xab, 0xcd],
+        refusal: Some(&refusal),
+    };
+    let v: serde_json::Value = serde_json::from_str(&decision.to_json()).unwrap();
+    assert_eq!(v["action"], weird);
+    assert_eq!(v["principal"], agent(5).to_string());
+    assert_eq!(v["amount"]["cost"], 7);
+    assert_eq!(v["amount"]["calls"], 1);
+    assert_eq!(v["token_id"], "abcd");
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["code"], "capability.no_grant");
+    let allowed = Decision {
+        refusal: None,
+        ..decision
+    };
+    let v: serde_json::Value = serde_json::from_str(&allowed.to_json()).unwrap();
+    assert_eq!(v["allowed"], true);
+    assert!(v["code"].is_null() && v["reason"].is_null());
+}
+
 fn attenuation_strategy() -> impl Strategy<Value = Attenuation> {
     let actions = prop::option::of(prop::collection::btree_set(
         prop::sample::select(vec!["read", "write", "exec"]).prop_map(str::to_owned),
