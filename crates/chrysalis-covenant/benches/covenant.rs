@@ -138,5 +138,91 @@ fn covenant_check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, covenant_check);
+/// The floor for the contended figure: one mutex around four counters,
+/// no reservation object, no shared handle.
+struct MutexBudget(std::sync::Mutex<[u64; 4]>);
+
+impl MutexBudget {
+    fn reserve_commit(&self, want: [u64; 4], used: [u64; 4]) -> bool {
+        {
+            let Ok(mut avail) = self.0.lock() else {
+                return false;
+            };
+            if avail.iter().zip(want).any(|(a, w)| *a < w) {
+                return false;
+            }
+            for (a, w) in avail.iter_mut().zip(want) {
+                *a -= w;
+            }
+        }
+        let Ok(mut avail) = self.0.lock() else {
+            return false;
+        };
+        for ((a, w), u) in avail.iter_mut().zip(want).zip(used) {
+            *a += w - u;
+        }
+        true
+    }
+}
+
+const THREADS: u64 = 4;
+
+/// Time per reserve+commit with `THREADS` threads hammering one budget.
+fn contended(iters: u64, op: impl Fn() + Sync) -> std::time::Duration {
+    let per_thread = iters.div_ceil(THREADS);
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    op();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn budget_contention(c: &mut Criterion) {
+    let big = u64::MAX / 4;
+    let amount = Amount {
+        cost: 3,
+        tokens: 200,
+        time_ms: 50,
+        calls: 1,
+    };
+    let used = Amount {
+        cost: 1,
+        tokens: 100,
+        time_ms: 10,
+        calls: 1,
+    };
+    let mut group = c.benchmark_group("budget_4_threads");
+    let ours = Budget::new(Amount {
+        cost: big,
+        tokens: big,
+        time_ms: big,
+        calls: big,
+    });
+    group.bench_function("ours_reserve_commit", |b| {
+        b.iter_custom(|iters| {
+            contended(iters, || {
+                if let Ok(r) = ours.reserve(amount) {
+                    let _ = r.commit(used);
+                }
+            })
+        })
+    });
+    let peer = MutexBudget(std::sync::Mutex::new([big; 4]));
+    group.bench_function("bare_mutex_reserve_commit", |b| {
+        b.iter_custom(|iters| {
+            contended(iters, || {
+                black_box(peer.reserve_commit([3, 200, 50, 1], [1, 100, 10, 1]));
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, covenant_check, budget_contention);
 criterion_main!(benches);
