@@ -249,10 +249,27 @@ impl PartialOrd for VectorClock {
 }
 
 impl FromIterator<(NodeId, u64)> for VectorClock {
+    /// Sorts once (O(n log n)); a repeated node keeps its largest counter.
     fn from_iter<I: IntoIterator<Item = (NodeId, u64)>>(iter: I) -> Self {
-        let mut out = Self::new();
-        for (id, counter) in iter {
-            out.observe(id, counter);
+        let mut pairs: Vec<([u8; 32], u64)> = iter
+            .into_iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(id, c)| (*id.as_bytes(), c))
+            .collect();
+        pairs.sort_unstable();
+        let mut out = Self {
+            ids: Vec::with_capacity(pairs.len()),
+            counters: Vec::with_capacity(pairs.len()),
+        };
+        for (id, counter) in pairs {
+            if out.ids.last() == Some(&id) {
+                if let Some(last) = out.counters.last_mut() {
+                    *last = counter;
+                }
+            } else {
+                out.ids.push(id);
+                out.counters.push(counter);
+            }
         }
         out
     }
@@ -315,6 +332,12 @@ mod tests {
         assert_eq!(VectorClock::new().compare(&c), ClockOrdering::Before);
         assert!(b.dominates(&a));
         assert_eq!(a.partial_cmp(&c), None);
+        let unsorted: VectorClock = [(node(2), 1), (node(1), 3), (node(2), 4), (node(3), 0)]
+            .into_iter()
+            .collect();
+        assert_eq!(unsorted.get(&node(2)), 4);
+        assert_eq!(unsorted.len(), 2);
+        assert_eq!(unsorted.iter().next(), Some((node(1), 3)));
     }
 
     #[test]
