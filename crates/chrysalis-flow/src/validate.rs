@@ -81,14 +81,42 @@ pub fn validate(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Report {
 
 pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Checked {
     let mut out = Vec::new();
+    let nodes = resolve_nodes(flow, &mut out);
+    let edges = resolve_edges(flow, &nodes, &mut out);
+    local_checks(flow, &nodes, &edges, &mut out);
+    let facts = facts(flow, &nodes, &edges, handlers);
+    let analysis = facts.analyze();
+    let name = |i: u32| &flow.nodes[nodes[i as usize]].name;
+    global_checks(&facts, &analysis, &name, &mut out);
+    for &n in &analysis.unregistered {
+        let node = &flow.nodes[nodes[n as usize]];
+        out.push(Diagnostic {
+            code: Code::UnregisteredHandler,
+            nodes: vec![node.name.clone()],
+            message: format!(
+                "node {} uses handler {:?}, which is not registered",
+                quoted(&[&node.name]),
+                node.handler.as_str()
+            ),
+        });
+    }
+    Checked {
+        nodes,
+        edges,
+        analysis,
+        report: Report::new(out),
+    }
+}
+
+/// The first definition of each node name, by position in `flow.nodes`;
+/// later definitions are reported once per name.
+fn resolve_nodes(flow: &Flow, out: &mut Vec<Diagnostic>) -> Vec<usize> {
     let mut nodes = Vec::new();
-    let mut index: HashMap<&str, u32> = HashMap::new();
     let mut copies: HashMap<&str, usize> = HashMap::new();
     for (i, node) in flow.nodes.iter().enumerate() {
         let count = copies.entry(node.name.as_str()).or_insert(0);
         *count += 1;
         if *count == 1 {
-            index.insert(node.name.as_str(), nodes.len() as u32);
             nodes.push(i);
         } else if *count == 2 {
             out.push(diag(Code::DuplicateNode, &[&node.name], |n| {
@@ -96,10 +124,17 @@ pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Check
             }));
         }
     }
-    let name = |i: u32| &flow.nodes[nodes[i as usize]].name;
-    let kind = |i: u32| flow.nodes[nodes[i as usize]].kind;
+    nodes
+}
 
-    let mut edges = Vec::new();
+/// Edges between known nodes; edges naming unknown nodes are reported.
+fn resolve_edges(flow: &Flow, nodes: &[usize], out: &mut Vec<Diagnostic>) -> Vec<ResolvedEdge> {
+    let index: HashMap<&str, u32> = nodes
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (flow.nodes[i].name.as_str(), k as u32))
+        .collect();
+    let mut edges = Vec::with_capacity(flow.edges.len());
     for (i, edge) in flow.edges.iter().enumerate() {
         match (index.get(edge.from.as_str()), index.get(edge.to.as_str())) {
             (Some(&from), Some(&to)) => edges.push(ResolvedEdge {
@@ -131,14 +166,23 @@ pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Check
             }
         }
     }
-    local_checks(flow, &nodes, &edges, &mut out);
+    edges
+}
 
+/// The Datalog input facts of the resolved flow.
+fn facts(
+    flow: &Flow,
+    nodes: &[usize],
+    edges: &[ResolvedEdge],
+    handlers: &(impl HandlerSet + ?Sized),
+) -> Facts {
+    let kind = |i: u32| flow.nodes[nodes[i as usize]].kind;
     let mut interner = Interner::default();
     let handler_of: Vec<u32> = nodes
         .iter()
         .map(|&i| interner.intern(flow.nodes[i].handler.as_str()))
         .collect();
-    let facts = Facts {
+    Facts {
         kinds: (0..nodes.len() as u32).map(kind).collect(),
         edges: edges.iter().map(|e| (e.from, e.to)).collect(),
         default_edges: edges
@@ -156,26 +200,6 @@ pub(crate) fn check(flow: &Flow, handlers: &(impl HandlerSet + ?Sized)) -> Check
             .iter()
             .map(|h| handlers.is_registered(h))
             .collect(),
-    };
-    let analysis = facts.analyze();
-    global_checks(&facts, &analysis, &name, &mut out);
-    for &n in &analysis.unregistered {
-        let node = &flow.nodes[nodes[n as usize]];
-        out.push(Diagnostic {
-            code: Code::UnregisteredHandler,
-            nodes: vec![node.name.clone()],
-            message: format!(
-                "node {} uses handler {:?}, which is not registered",
-                quoted(&[&node.name]),
-                node.handler.as_str()
-            ),
-        });
-    }
-    Checked {
-        nodes,
-        edges,
-        analysis,
-        report: Report::new(out),
     }
 }
 
