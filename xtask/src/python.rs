@@ -23,7 +23,7 @@ pub(crate) fn test(workspace_root: &Path) -> Result<()> {
     install_wheel(workspace_root, &venv, false)?;
     let mut pytest = Command::new(venv_bin(&venv, "python"));
     pytest
-        .args(["-m", "pytest", "-q"])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(workspace_root.join(CRATE_DIR).join("tests"));
     run(workspace_root, "pytest bindings/python/tests", pytest)
 }
