@@ -7,6 +7,12 @@
 //! group is durable under that policy. Any storage failure poisons the
 //! ledger: what reached the disk is unknown, so it refuses further appends
 //! until reopened, when recovery decides from what is really there.
+//!
+//! A commit records each entry's leaf hash (its id, computed when the node
+//! was built) and updates the in-memory query indexes; the Merkle tree's
+//! inner nodes are hashed later, in bulk, by [`TraceLedger::settle`] or by
+//! the first root, head or proof asked for, so tree hashing never delays an
+//! acknowledgement.
 
 use crate::frame::FrameBatch;
 use crate::head::SignedTreeHead;
