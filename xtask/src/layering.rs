@@ -212,15 +212,15 @@ pub(crate) fn analyze(metadata: &Value) -> Result<Report> {
         report.layers.insert(pkg.name.into(), layer);
         for dep in graph.get(id).into_iter().flatten() {
             let Some(d) = packages.get(dep) else { continue };
-            if let (true, Some(dep_layer)) = (d.workspace, d.layer) {
-                if dep_layer > layer {
-                    report.violations.insert(Violation::Upward {
-                        krate: pkg.name.into(),
-                        layer,
-                        dep: d.name.into(),
-                        dep_layer,
-                    });
-                }
+            if let (true, Some(dep_layer)) = (d.workspace, d.layer)
+                && dep_layer > layer
+            {
+                report.violations.insert(Violation::Upward {
+                    krate: pkg.name.into(),
+                    layer,
+                    dep: d.name.into(),
+                    dep_layer,
+                });
             }
         }
         if layer <= 1 {
@@ -300,10 +300,10 @@ fn sans_io_source_dirs(metadata: &Value, report: &Report) -> Vec<(String, std::p
         let (Some(name), Some(manifest)) = (p["name"].as_str(), p["manifest_path"].as_str()) else {
             continue;
         };
-        if report.layers.get(name).is_some_and(|layer| *layer <= 1) {
-            if let Some(dir) = Path::new(manifest).parent() {
-                dirs.push((name.to_owned(), dir.join("src")));
-            }
+        if report.layers.get(name).is_some_and(|layer| *layer <= 1)
+            && let Some(dir) = Path::new(manifest).parent()
+        {
+            dirs.push((name.to_owned(), dir.join("src")));
         }
     }
     dirs

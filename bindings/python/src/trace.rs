@@ -142,7 +142,7 @@ impl PyTraceNode {
 
     /// The canonical encoding (what the id hashes).
     fn encoding<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.node.encoding())
+        PyBytes::new(py, self.node.encoding())
     }
 
     /// Decodes a node from its canonical encoding.
