@@ -273,21 +273,25 @@ impl<T: SetElement> DeltaCrdt for ORSet<T> {
         let join = Join::new(&self.ctx, &delta.ctx, &to_mine, None);
         let mut theirs = Vec::new();
         let mut out = Vec::new();
-        let mut changes = Vec::with_capacity(delta.entries.len());
         for (value, dots) in &delta.entries {
             theirs.clear();
             theirs.extend(dots.iter().map(|d| join.to_mine(*d)));
-            let mine = self.entries.get(value).map_or(&[][..], Dots::as_slice);
-            join.join_dots(mine, &theirs, &mut out);
-            changes.push((value, Dots::from_slice(&out)));
-        }
-        for (value, dots) in changes {
-            match dots {
-                Some(d) => {
-                    self.entries.insert(value.clone(), d);
+            // One probe per named element.
+            match self.entries.entry(value.clone()) {
+                Entry::Occupied(mut mine) => {
+                    join.join_dots(mine.get().as_slice(), &theirs, &mut out);
+                    match Dots::from_slice(&out) {
+                        Some(d) => *mine.get_mut() = d,
+                        None => {
+                            mine.remove();
+                        }
+                    }
                 }
-                None => {
-                    self.entries.remove(value);
+                Entry::Vacant(slot) => {
+                    join.join_dots(&[], &theirs, &mut out);
+                    if let Some(d) = Dots::from_slice(&out) {
+                        slot.insert(d);
+                    }
                 }
             }
         }
