@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check or run a flow graph.
+    Flow(cmd::flow::Args),
     /// Keep API keys in a passphrase-sealed vault.
     Vault(cmd::vault::Args),
     /// The guided tour: a live run of what Chrysalis guarantees, checked as it goes.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         let _ = chrysalis_crypto::secret::exclude_core_dumps();
     }
     let result = match cli.command {
+        Command::Flow(args) => cmd::flow::run(&args),
         Command::Vault(args) => cmd::vault::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Keygen(args) => cmd::keygen::keygen(&args),

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod demo;
+pub(crate) mod flow;
 pub(crate) mod hash;
 pub(crate) mod keygen;
 pub(crate) mod sign;

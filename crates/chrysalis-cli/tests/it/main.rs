@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod demo;
+mod flow;
 mod hash;
 mod keys;
 mod vault;
