@@ -9,6 +9,8 @@ use chrysalis_crypto::identity::AgentKeypair;
 use show::{Show, format_duration, timed};
 use std::process::ExitCode;
 
+mod record;
+mod replicas;
 mod show;
 mod vault;
 
@@ -23,8 +25,8 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let mut show = Show::new();
     show.title(
-        "Chrysalis — the trust layer, live",
-        "Agent identities, domain-separated signatures, hashing, keyrings and the sealed vault.",
+        "Chrysalis — a guided tour, live",
+        "Identities, signatures, keyrings, the sealed vault, replicated agent state and the trace ledger.",
     );
     let (alice, bob) = identities(&mut show)?;
     signatures(&mut show, &alice, &bob);
@@ -42,6 +44,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         }
     };
     vault::vault(&mut show, &dir)?;
+    replicas::replicas(&mut show, crate::now_ms())?;
+    record::record(&mut show, &dir, &alice, crate::now_ms())?;
     Ok(if show.finish() {
         ExitCode::SUCCESS
     } else {
