@@ -54,7 +54,9 @@ impl Show {
 
     /// A fact worth showing, as `label  value`.
     pub(crate) fn fact(&self, label: &str, value: impl Display) {
-        self.out(&format!("     {:<14} {value}", self.paint("2", label)));
+        // Pad before painting: escape codes must not count toward the width.
+        let label = format!("{label:<14}");
+        self.out(&format!("     {} {value}", self.paint("2", &label)));
     }
 
     /// A line of narration.
@@ -64,20 +66,24 @@ impl Show {
 
     /// Records a check: `ok` is what happened matching what should happen.
     pub(crate) fn check(&mut self, ok: bool, what: impl Display, detail: impl Display) {
-        let detail = detail.to_string();
-        let detail = if detail.is_empty() {
-            String::new()
-        } else {
-            format!("  {}", self.paint("2", &detail))
-        };
-        if ok {
+        let (what, detail) = (what.to_string(), detail.to_string());
+        let mark = if ok {
             self.passed += 1;
-            self.out(&format!("   {} {what}{detail}", self.paint("32", "✓")));
+            self.paint("32", "✓")
         } else {
-            self.failed.push(what.to_string());
+            self.failed.push(what.clone());
+            self.paint("1;31", "✗ UNEXPECTED:")
+        };
+        // A short detail shares the line; a long one gets a line of its own.
+        if detail.is_empty() {
+            self.out(&format!("   {mark} {what}"));
+        } else if what.chars().count() + detail.chars().count() <= 96 {
+            self.out(&format!("   {mark} {what}  {}", self.paint("2", &detail)));
+        } else {
+            self.out(&format!("   {mark} {what}"));
             self.out(&format!(
-                "   {} {what}{detail}",
-                self.paint("1;31", "✗ UNEXPECTED:")
+                "       {}",
+                self.paint("2", &format!("↳ {detail}"))
             ));
         }
     }
