@@ -102,9 +102,15 @@ pub(crate) fn load_secret(path: &Path) -> Result<AgentKeypair> {
 
 /// Loads an identity from a public file, or from a secret file (whose public part is used).
 pub(crate) fn load_identity(path: &Path) -> Result<AgentIdentity> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if text.contains(SECRET_FORMAT) {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    // A secret key file holds the identity too: dispatch on its declared format.
+    #[derive(Deserialize)]
+    struct Format {
+        format: String,
+    }
+    if serde_json::from_str::<Format>(&text).is_ok_and(|f| f.format == SECRET_FORMAT) {
         return load_secret(path).map(|k| k.identity().clone());
     }
     let file: PublicFile = serde_json::from_str(&text)

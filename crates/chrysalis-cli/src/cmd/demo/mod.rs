@@ -2,7 +2,7 @@
 //! loud, that every guarantee it shows holds. It exits non-zero if any check
 //! fails, so the tour is also a test.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use chrysalis_crypto::ed25519::{self, SigningKey};
 use chrysalis_crypto::hash::HashAlgorithm;
 use chrysalis_crypto::identity::AgentKeypair;
@@ -30,7 +30,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     );
     let (alice, bob) = identities(&mut show)?;
     signatures(&mut show, &alice, &bob);
-    batch(&mut show)?;
+    batch(&mut show);
     hashes(&mut show);
     vault::keyring(&mut show)?;
     let temp;
@@ -125,7 +125,7 @@ fn signatures(show: &mut Show, alice: &AgentKeypair, bob: &AgentKeypair) {
     );
 }
 
-fn batch(show: &mut Show) -> Result<()> {
+fn batch(show: &mut Show) {
     show.section("A crowd of agents, verified in one batch");
     let keys: Vec<SigningKey> = (0..64).map(|_| SigningKey::generate()).collect();
     let messages: Vec<Vec<u8>> = (0..64)
@@ -150,10 +150,6 @@ fn batch(show: &mut Show) -> Result<()> {
         "swap two signatures and the batch is refused",
         ed25519::verify_batch(&msgs, &sigs, &publics),
     );
-    if sigs.len() != 64 {
-        bail!("batch size changed");
-    }
-    Ok(())
 }
 
 fn hashes(show: &mut Show) {
