@@ -103,6 +103,56 @@ impl ActorDots {
         self.extra = out;
     }
 
+    /// The same dots minus `holes` (sorted, distinct counters).
+    fn without(&self, holes: &[u64]) -> ActorDots {
+        let mut kept: Vec<(u64, u64)> = Vec::with_capacity(self.extra.len() + holes.len() + 1);
+        let mut h = holes.iter().copied().peekable();
+        let prefix = (self.base > 0).then_some((1, self.base));
+        for (start, end) in prefix.into_iter().chain(self.extra.iter().copied()) {
+            let mut next = Some(start);
+            while let (Some(&x), Some(from)) = (h.peek(), next) {
+                if x > end {
+                    break;
+                }
+                h.next();
+                if x < from {
+                    continue;
+                }
+                if x > from {
+                    kept.push((from, x - 1));
+                }
+                next = x.checked_add(1);
+            }
+            if let Some(from) = next.filter(|&f| f <= end) {
+                kept.push((from, end));
+            }
+        }
+        Self::from_intervals(kept)
+    }
+
+    /// The dots above `bound`.
+    fn above(&self, bound: u64) -> ActorDots {
+        let prefix = (self.base > bound).then_some((bound.saturating_add(1), self.base));
+        let kept = prefix
+            .into_iter()
+            .chain(self.extra.iter().copied())
+            .filter(|&(_, end)| end > bound)
+            .map(|(start, end)| (start.max(bound.saturating_add(1)), end))
+            .collect();
+        Self::from_intervals(kept)
+    }
+
+    /// From sorted, disjoint, non-adjacent inclusive intervals.
+    fn from_intervals(mut intervals: Vec<(u64, u64)>) -> ActorDots {
+        let mut out = ActorDots::default();
+        if let Some(&(1, end)) = intervals.first() {
+            out.base = end;
+            intervals.remove(0);
+        }
+        out.extra = intervals;
+        out
+    }
+
     fn fill_to(&mut self, counter: u64) {
         if counter > self.base {
             self.base = counter;
@@ -252,6 +302,53 @@ impl CausalContext {
     pub(crate) fn other_contains(other: &CausalContext, to_other: &[u32], dot: LocalDot) -> bool {
         let j = to_other[dot.actor() as usize];
         j != NO_ACTOR && other.dots[j as usize].contains(dot.counter())
+    }
+
+    /// Per actor index, the counter `seen` acknowledges for that actor.
+    pub(crate) fn bounds_in(&self, seen: &VectorClock) -> Vec<u64> {
+        (0..self.actors.len())
+            .map(|i| seen.get(&self.actors.id(i as u32)))
+            .collect()
+    }
+
+    /// A copy of this context (same actor indexes) without the dots
+    /// `holes`, which must be dots of this context.
+    pub(crate) fn without_local(&self, holes: &[LocalDot]) -> CausalContext {
+        let mut by_actor: Vec<Vec<u64>> = vec![Vec::new(); self.dots.len()];
+        for d in holes {
+            by_actor[d.actor() as usize].push(d.counter());
+        }
+        let dots = self
+            .dots
+            .iter()
+            .zip(&mut by_actor)
+            .map(|(dots, holes)| {
+                if holes.is_empty() {
+                    return dots.clone();
+                }
+                holes.sort_unstable();
+                holes.dedup();
+                dots.without(holes)
+            })
+            .collect();
+        CausalContext {
+            actors: self.actors.clone(),
+            dots,
+        }
+    }
+
+    /// The dots of this context that `seen` does not cover.
+    pub fn above(&self, seen: &VectorClock) -> CausalContext {
+        let bounds = self.bounds_in(seen);
+        CausalContext {
+            actors: self.actors.clone(),
+            dots: self
+                .dots
+                .iter()
+                .zip(bounds)
+                .map(|(dots, bound)| dots.above(bound))
+                .collect(),
+        }
     }
 
     pub(crate) fn merge_mapped(&mut self, other: &CausalContext, map: &[u32]) {
@@ -404,6 +501,36 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn without_removes_exactly_the_holes(
+            dots in proptest::collection::vec(1u64..40, 0..40),
+            holes in proptest::collection::vec(0usize..40, 0..10),
+        ) {
+            let mut ctx = CausalContext::new();
+            for &c in &dots { ctx.insert(Dot::new(node(1), c)); }
+            let holes: Vec<LocalDot> = holes
+                .iter()
+                .filter_map(|&i| dots.get(i))
+                .map(|&c| LocalDot::new(0, c))
+                .collect();
+            let cut = ctx.without_local(&holes);
+            for c in 1..42u64 {
+                let expect = dots.contains(&c) && !holes.iter().any(|h| h.counter() == c);
+                prop_assert_eq!(cut.contains(&Dot::new(node(1), c)), expect);
+            }
+            let seen: VectorClock = [(node(1), holes.len() as u64 * 3)].into_iter().collect();
+            let high = ctx.above(&seen);
+            for c in 1..42u64 {
+                let expect = dots.contains(&c) && c > seen.get(&node(1));
+                prop_assert_eq!(high.contains(&Dot::new(node(1), c)), expect);
+            }
+            let bytes = high.to_bytes();
+            prop_assert_eq!(CausalContext::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+            // Canonical after the cut: it round-trips byte for byte.
+            let bytes = cut.to_bytes();
+            prop_assert_eq!(CausalContext::from_bytes(&bytes).unwrap().to_bytes(), bytes);
+        }
+
         #[test]
         fn behaves_like_a_set_of_dots(
             a in proptest::collection::vec((0u8..3, 1u64..40), 0..40),

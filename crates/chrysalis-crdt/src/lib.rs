@@ -39,7 +39,9 @@ mod signed;
 mod vclock;
 
 pub use actor::Dot;
-pub use agent::{AgentDelta, AgentEdit, AgentError, AgentState, Episode, SkillResolutions};
+pub use agent::{
+    AgentDelta, AgentEdit, AgentError, AgentState, AgentVersion, Episode, SkillResolutions,
+};
 pub use context::CausalContext;
 pub use counter::{CounterError, GCounter, PNCounter};
 pub use dag::{DagDelta, DagError, DagNode, Hash, MerkleDag};

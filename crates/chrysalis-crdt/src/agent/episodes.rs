@@ -130,12 +130,17 @@ impl EpisodeMemory {
         delta
     }
 
-    /// The episodes a peer that acknowledged `seen` lacks.
+    /// The episodes a peer that acknowledged `seen` lacks, with every dot
+    /// seen here that `seen` does not cover as the context (that includes
+    /// the dots of records that lost to another record of the same id, so
+    /// the peer's context ends as the join's).
     pub fn delta_since(&self, seen: &VectorClock) -> Self {
-        let mut delta = Self::new();
+        let mut delta = Self {
+            ctx: self.ctx.above(seen),
+            episodes: BTreeMap::new(),
+        };
         for (id, (dot, episode)) in &self.episodes {
             if dot.counter > seen.get(&dot.actor) {
-                delta.ctx.insert(*dot);
                 delta.episodes.insert(*id, (*dot, episode.clone()));
             }
         }

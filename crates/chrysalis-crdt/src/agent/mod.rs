@@ -22,9 +22,11 @@
 
 mod episodes;
 mod skills;
+mod version;
 
 pub use episodes::{Episode, EpisodeMemory, MAX_SUMMARY_BYTES};
 pub use skills::{MAX_SKILL_NAME_BYTES, SkillAccumulator, SkillError};
+pub use version::AgentVersion;
 
 use crate::resolver::{ConflictResolver, Resolution, ResolveError};
 use crate::{Crdt, DeltaCrdt, VectorClock};
@@ -113,6 +115,39 @@ impl AgentState {
         }
     }
 
+    /// What this replica has seen: the digest to send peers for
+    /// anti-entropy.
+    pub fn version(&self) -> AgentVersion {
+        AgentVersion::from_parts(self.skills.vector(), self.episodes.vector())
+    }
+
+    /// What a replica at version `seen` lacks of this state: applying it
+    /// there (with [`DeltaCrdt::apply_delta`]) gives exactly the join with
+    /// this state, and it is small when the peer is nearly up to date.
+    ///
+    /// - Episodes: those whose dot `seen` does not cover, with their dots as
+    ///   the context (episodes are grow-only).
+    /// - Skills: every skill with a value `seen` does not cover, with all
+    ///   its values. The context is every dot seen here **except the values
+    ///   of the skills left out**: it holds the dots dead here (superseded)
+    ///   and the dots of the values it carries, never a live value it omits.
+    ///   A dead dot tells the peer to drop that value if it still holds it
+    ///   (the peer may have seen the write that superseded it without the
+    ///   write's own context, so a version vector alone cannot tell which
+    ///   dead dots it still holds); a live value omitted from both the
+    ///   entries and the context stays as the peer has it, which is what
+    ///   the join keeps too. So the context is the sender's, minus one gap
+    ///   per value of a skill the peer is up to date on.
+    ///
+    /// The delta is also a valid state: merging it instead of applying it
+    /// gives the same result.
+    pub fn delta_since(&self, seen: &AgentVersion) -> AgentDelta {
+        Self {
+            skills: self.skills.delta_since(seen.skills()),
+            episodes: self.episodes.delta_since(seen.episodes()),
+        }
+    }
+
     /// Causal-stability compaction (see [`crate::CausalContext::gc`]).
     pub fn gc(&mut self, stable_skills: &VectorClock, stable_episodes: &VectorClock) {
         self.skills.gc(stable_skills);
@@ -156,9 +191,11 @@ impl DeltaCrdt for AgentState {
     type Delta = AgentDelta;
     const KIND: &'static str = "agent-state";
 
-    /// Visits only what the delta names.
+    /// Visits the episodes the delta names and every skill held here: a
+    /// delta's context may name dead values of any skill (see
+    /// [`AgentState::delta_since`]), and skill maps are small.
     fn apply_delta(&mut self, delta: &AgentDelta) {
-        self.skills.join(&delta.skills, true);
+        self.skills.join(&delta.skills, false);
         self.episodes.join(&delta.episodes);
     }
 }

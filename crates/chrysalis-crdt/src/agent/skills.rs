@@ -181,6 +181,35 @@ impl SkillAccumulator {
         &self.ctx
     }
 
+    /// The version vector to acknowledge to peers: the contiguous prefix of
+    /// dots seen, per node.
+    pub fn vector(&self) -> crate::VectorClock {
+        self.ctx.vector()
+    }
+
+    /// What a peer that acknowledged `seen` needs to reach the join with
+    /// this state (see [`crate::AgentState::delta_since`] for why it is
+    /// sound): every skill with a value the peer has not seen, with all its
+    /// values, and a context of every dot seen here except the values of
+    /// the skills left out.
+    pub fn delta_since(&self, seen: &crate::VectorClock) -> SkillAccumulator {
+        let bound = self.ctx.bounds_in(seen);
+        let acknowledged = |d: &LocalDot| d.counter() <= bound[d.actor() as usize];
+        let mut skills = BTreeMap::new();
+        let mut holes = Vec::new();
+        for (name, values) in &self.skills {
+            if values.iter().all(|(d, _)| acknowledged(d)) {
+                holes.extend(values.iter().map(|(d, _)| *d));
+            } else {
+                skills.insert(name.clone(), values.clone());
+            }
+        }
+        Self {
+            ctx: self.ctx.without_local(&holes),
+            skills,
+        }
+    }
+
     /// Causal-stability compaction of the context (see [`CausalContext::gc`]).
     pub fn gc(&mut self, stable: &crate::VectorClock) {
         self.ctx.gc(stable);

@@ -10,3 +10,4 @@ mod fuzz_smoke;
 mod laws;
 mod model;
 mod resolution;
+mod sync;
