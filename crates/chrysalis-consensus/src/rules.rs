@@ -1,0 +1,301 @@
+//! The Tendermint rules (arXiv 1807.04938, Algorithm 1), evaluated after
+//! every input until none applies, plus rounds, votes and decisions.
+
+use crate::engine::{Decision, Output, Step, Tendermint, Timeout, TimeoutKind};
+use crate::message::{CommitCert, Message, Proposal, Vote, VoteKind};
+use crate::types::{Block, BlockHash, Round};
+use crate::votes::VoteKeeper;
+use crate::wal::WalEntry;
+
+/// Once-only rules, keyed with the round in `Tendermint::fired`.
+const RULE_PREVOTE_TIMEOUT: u8 = 0;
+const RULE_LOCK: u8 = 1;
+const RULE_PRECOMMIT_TIMEOUT: u8 = 2;
+
+impl Tendermint {
+    /// Applies rules until none fires. Each rule either changes the step,
+    /// round or height, or marks itself fired, so the loop ends.
+    pub(crate) fn evaluate(&mut self, out: &mut Vec<Output>) {
+        for _ in 0..64 {
+            if !self.apply_one_rule(out) {
+                return;
+            }
+        }
+    }
+
+    fn apply_one_rule(&mut self, out: &mut Vec<Output>) -> bool {
+        let q = self.set.quorum_power();
+        // Line 49: a quorum of precommits for a block we hold decides it.
+        let rounds: Vec<Round> = self.votes.precommit_rounds().collect();
+        for r in rounds {
+            if let Some(hash) = self.votes.quorum_value(r, VoteKind::Precommit, q) {
+                if let Some((block, _)) = self.blocks.get(&hash) {
+                    let cert = CommitCert {
+                        height: self.height,
+                        round: r,
+                        block_hash: hash,
+                        precommits: self.votes.precommits_for(r, hash),
+                    };
+                    let block = block.clone();
+                    self.decide(block, cert, out);
+                    return true;
+                }
+            }
+        }
+        // Line 55: f+1 validators are in a later round: join it.
+        let skip_to = self
+            .votes
+            .rounds_above(self.round)
+            .find(|r| self.votes.round_power(*r) >= self.set.honest_power());
+        if let Some(r) = skip_to {
+            self.start_round(r, out);
+            return true;
+        }
+        if self.step == Step::Propose && self.try_prevote_proposal(out) {
+            return true;
+        }
+        self.apply_round_rules(q, out)
+    }
+
+    /// Lines 22 and 28: prevote the round's proposal, or nil.
+    fn try_prevote_proposal(&mut self, out: &mut Vec<Output>) -> bool {
+        let Some((sp, hash)) = self.proposals.get(&self.round) else {
+            return false;
+        };
+        let (hash, pol_round) = (*hash, sp.proposal.pol_round);
+        let valid = self.blocks.get(&hash).is_some_and(|(_, ok)| *ok);
+        let value = match pol_round {
+            None => {
+                let unlocked = self.locked.is_none_or(|(_, l)| l == hash);
+                (valid && unlocked).then_some(hash)
+            }
+            Some(vr) => {
+                let q = self.set.quorum_power();
+                if self.votes.power_for(vr, VoteKind::Prevote, Some(hash)) < q {
+                    return false;
+                }
+                let free = self.locked.is_none_or(|(lr, l)| lr <= vr || l == hash);
+                (valid && free).then_some(hash)
+            }
+        };
+        self.vote(VoteKind::Prevote, value, out);
+        self.step = Step::Prevote;
+        true
+    }
+
+    /// Lines 34, 36, 44 and 47 for the current round.
+    fn apply_round_rules(&mut self, q: u64, out: &mut Vec<Output>) -> bool {
+        let r = self.round;
+        if self.step == Step::Prevote
+            && self.votes.power_any(r, VoteKind::Prevote) >= q
+            && self.fired.insert((RULE_PREVOTE_TIMEOUT, r))
+        {
+            self.schedule(TimeoutKind::Prevote, out);
+            return true;
+        }
+        if self.step >= Step::Prevote && !self.fired.contains(&(RULE_LOCK, r)) {
+            if let Some((_, hash)) = self.proposals.get(&r) {
+                let hash = *hash;
+                let valid = self.blocks.get(&hash).is_some_and(|(_, ok)| *ok);
+                if valid && self.votes.power_for(r, VoteKind::Prevote, Some(hash)) >= q {
+                    self.fired.insert((RULE_LOCK, r));
+                    if self.step == Step::Prevote {
+                        self.locked = Some((r, hash));
+                        self.vote(VoteKind::Precommit, Some(hash), out);
+                        self.step = Step::Precommit;
+                    }
+                    self.valid = Some((r, hash));
+                    return true;
+                }
+            }
+        }
+        if self.step == Step::Prevote && self.votes.power_for(r, VoteKind::Prevote, None) >= q {
+            self.vote(VoteKind::Precommit, None, out);
+            self.step = Step::Precommit;
+            return true;
+        }
+        if self.votes.power_any(r, VoteKind::Precommit) >= q
+            && self.fired.insert((RULE_PRECOMMIT_TIMEOUT, r))
+        {
+            self.schedule(TimeoutKind::Precommit, out);
+            return true;
+        }
+        false
+    }
+
+    fn schedule(&self, kind: TimeoutKind, out: &mut Vec<Output>) {
+        let c = &self.config;
+        let base = match kind {
+            TimeoutKind::Propose => c.timeout_propose_ms,
+            TimeoutKind::Prevote => c.timeout_prevote_ms,
+            TimeoutKind::Precommit => c.timeout_precommit_ms,
+            TimeoutKind::Rebroadcast => c.rebroadcast_ms,
+        };
+        let after_ms = if kind == TimeoutKind::Rebroadcast {
+            base
+        } else {
+            base.saturating_add(c.timeout_delta_ms.saturating_mul(u64::from(self.round.0)))
+        };
+        out.push(Output::ScheduleTimeout {
+            timeout: Timeout {
+                kind,
+                height: self.height,
+                round: self.round,
+            },
+            after_ms,
+        });
+    }
+
+    /// Signs (once per round and step, ever) and broadcasts a vote. If this
+    /// validator already signed that slot, the earlier vote is re-sent
+    /// instead: a restarted node never signs a conflicting vote.
+    pub(crate) fn vote(&mut self, kind: VoteKind, value: Option<BlockHash>, out: &mut Vec<Output>) {
+        let Some(me) = self.me else { return };
+        if let Some(prev) = self.own_votes.get(&(self.round, kind)) {
+            out.push(Output::Broadcast(Message::Vote(*prev)));
+            return;
+        }
+        if let (VoteKind::Precommit, Some(hash)) = (kind, value) {
+            if let Some((block, _)) = self.blocks.get(&hash) {
+                out.push(Output::WalAppend(WalEntry::Locked(block.clone())));
+            }
+        }
+        let sv = Vote {
+            kind,
+            height: self.height,
+            round: self.round,
+            value,
+            validator: me,
+        }
+        .sign(&self.key);
+        self.own_votes.insert((self.round, kind), sv);
+        out.push(Output::WalAppend(WalEntry::Vote(sv)));
+        out.push(Output::Broadcast(Message::Vote(sv)));
+        self.votes.add(sv, &self.set);
+    }
+
+    /// Line 11: enter `round`; the proposer proposes its valid block or a
+    /// fresh batch from the mempool.
+    pub(crate) fn start_round(&mut self, round: Round, out: &mut Vec<Output>) {
+        self.round = round;
+        self.step = Step::Propose;
+        if self.me.is_some() && self.me == Some(self.set.proposer(self.height, round)) {
+            self.propose(out);
+        }
+        self.schedule(TimeoutKind::Propose, out);
+        self.evaluate(out);
+    }
+
+    fn propose(&mut self, out: &mut Vec<Output>) {
+        let Some(me) = self.me else { return };
+        let sp = match self.own_proposals.get(&self.round) {
+            Some(sp) => sp.clone(),
+            None => {
+                let (block, pol_round) = match self.valid.and_then(|(r, h)| Some((r, self.blocks.get(&h)?))) {
+                    Some((r, (block, _))) => (block.clone(), Some(r)),
+                    None => (
+                        Block {
+                            height: self.height,
+                            proposer: me,
+                            txs: self.mempool.batch(),
+                        },
+                        None,
+                    ),
+                };
+                let sp = Proposal {
+                    height: self.height,
+                    round: self.round,
+                    block,
+                    pol_round,
+                }
+                .sign(&self.key);
+                self.own_proposals.insert(self.round, sp.clone());
+                out.push(Output::WalAppend(WalEntry::Proposal(sp.clone())));
+                sp
+            }
+        };
+        out.push(Output::Broadcast(Message::Proposal(sp.clone())));
+        if !self.proposals.contains_key(&self.round) {
+            let hash = self.remember_block(sp.proposal.block.clone());
+            self.proposals.insert(self.round, (sp, hash));
+        }
+    }
+
+    /// Decides `block` at the current height and moves to the next.
+    pub(crate) fn decide(&mut self, block: Block, cert: CommitCert, out: &mut Vec<Output>) {
+        assert_eq!(block.height, self.height, "deciding a block of another height");
+        assert_eq!(cert.height, self.height, "certificate of another height");
+        self.mempool.remove_committed(&block.txs);
+        out.push(Output::Decide(Decision { block, cert }));
+        self.height = self.height.next();
+        self.round = Round(0);
+        self.step = Step::Propose;
+        self.locked = None;
+        self.valid = None;
+        self.proposals.clear();
+        self.blocks.clear();
+        self.votes = VoteKeeper::default();
+        self.own_votes.clear();
+        self.own_proposals.clear();
+        self.fired.clear();
+        self.answered.clear();
+        out.push(Output::WalAppend(WalEntry::Height(self.height)));
+        self.schedule(TimeoutKind::Rebroadcast, out);
+        self.start_round(Round(0), out);
+    }
+
+    /// Re-sends this round's own messages and announces the height; clears
+    /// the catch-up rate limit.
+    pub(crate) fn rebroadcast(&mut self, out: &mut Vec<Output>) {
+        self.answered.clear();
+        if let Some(sp) = self.own_proposals.get(&self.round) {
+            out.push(Output::Broadcast(Message::Proposal(sp.clone())));
+        }
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            if let Some(sv) = self.own_votes.get(&(self.round, kind)) {
+                out.push(Output::Broadcast(Message::Vote(*sv)));
+            }
+        }
+        out.push(Output::Broadcast(Message::Status(self.height)));
+        self.schedule(TimeoutKind::Rebroadcast, out);
+    }
+
+    /// Begins at the current height, or resumes the round and step the WAL
+    /// recorded.
+    pub(crate) fn begin(&mut self, out: &mut Vec<Output>) {
+        if !self.resume_from_wal {
+            out.push(Output::WalAppend(WalEntry::Height(self.height)));
+        }
+        self.schedule(TimeoutKind::Rebroadcast, out);
+        if !self.resume_from_wal {
+            self.start_round(Round(0), out);
+            return;
+        }
+        // Resume: re-send what was signed in this round, then wait out the
+        // step's timeout (a nil vote later never conflicts with a signed one,
+        // because `vote` re-sends the signed one).
+        self.rebroadcast_own(out);
+        match self.step {
+            Step::Propose => {
+                if self.me.is_some() && self.me == Some(self.set.proposer(self.height, self.round)) {
+                    self.propose(out);
+                }
+                self.schedule(TimeoutKind::Propose, out);
+            }
+            Step::Prevote => self.schedule(TimeoutKind::Prevote, out),
+            Step::Precommit => self.schedule(TimeoutKind::Precommit, out),
+        }
+        self.evaluate(out);
+    }
+
+    fn rebroadcast_own(&self, out: &mut Vec<Output>) {
+        if let Some(sp) = self.own_proposals.get(&self.round) {
+            out.push(Output::Broadcast(Message::Proposal(sp.clone())));
+        }
+        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+            if let Some(sv) = self.own_votes.get(&(self.round, kind)) {
+                out.push(Output::Broadcast(Message::Vote(*sv)));
+            }
+        }
+    }
+}
