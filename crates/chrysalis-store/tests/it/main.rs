@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod crash;
+mod node_store;
 mod vault;
