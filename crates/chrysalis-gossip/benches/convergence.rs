@@ -1,0 +1,3 @@
+//! Convergence benchmark (placeholder until the simulation harness lands).
+
+fn main() {}
