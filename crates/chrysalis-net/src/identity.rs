@@ -24,7 +24,7 @@ const PKCS8_SEED_PREFIX: [u8; 16] = [
 
 /// The server name every node presents and dials: identity comes from the
 /// pinned key, never from a name.
-pub(crate) const SERVER_NAME: &str = "chrysalis.node";
+pub const SERVER_NAME: &str = "chrysalis.node";
 
 /// Why a node's certificate could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -266,3 +266,19 @@ impl TlsConfigs {
         Ok(quinn::crypto::rustls::QuicClientConfig::try_from(config)?)
     }
 }
+
+/// A quinn client config presenting `key`'s certificate and accepting only
+/// a server that `admission` admits (and that is `expected`, when given):
+/// for tools and tests that speak to a node without an
+/// [`Endpoint`](crate::Endpoint). Dial with server name `chrysalis.node`.
+pub fn client_config(
+    key: &chrysalis_crypto::ed25519::SigningKey,
+    admission: Admission,
+    expected: Option<NodeId>,
+) -> Result<quinn::ClientConfig, crate::NetError> {
+    let identity = crate::identity::tls_identity(key)?;
+    let configs = TlsConfigs::new(identity, admission, Arc::new(Counters::default()));
+    Ok(quinn::ClientConfig::new(Arc::new(
+        configs.client(expected)?,
+    )))
+}
