@@ -39,6 +39,37 @@ impl ActorDots {
                 .is_ok()
     }
 
+    /// The inclusive intervals of dots, in increasing order.
+    fn intervals(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        (self.base > 0)
+            .then_some((1, self.base))
+            .into_iter()
+            .chain(self.extra.iter().copied())
+    }
+
+    /// How many dots there are.
+    fn count(&self) -> u64 {
+        self.intervals().map(|(s, e)| e - s + 1).sum()
+    }
+
+    /// How many dots both hold, by one sweep over the two interval lists.
+    fn count_common(&self, other: &ActorDots) -> u64 {
+        let (mut a, mut b) = (self.intervals().peekable(), other.intervals().peekable());
+        let mut common = 0;
+        while let (Some(&(s1, e1)), Some(&(s2, e2))) = (a.peek(), b.peek()) {
+            let (lo, hi) = (s1.max(s2), e1.min(e2));
+            if lo <= hi {
+                common += hi - lo + 1;
+            }
+            if e1 < e2 {
+                a.next();
+            } else {
+                b.next();
+            }
+        }
+        common
+    }
+
     fn max(&self) -> u64 {
         self.extra.last().map_or(self.base, |&(_, end)| end)
     }
@@ -351,6 +382,17 @@ impl CausalContext {
         }
     }
 
+    /// How many dots `other` holds that this context does not; `to_mine`
+    /// maps `other`'s actor indexes to ours (every actor imported).
+    pub(crate) fn count_unseen(&self, other: &CausalContext, to_mine: &[u32]) -> u64 {
+        other
+            .dots
+            .iter()
+            .zip(to_mine)
+            .map(|(theirs, &i)| theirs.count() - theirs.count_common(&self.dots[i as usize]))
+            .sum()
+    }
+
     pub(crate) fn merge_mapped(&mut self, other: &CausalContext, map: &[u32]) {
         for (j, dots) in other.dots.iter().enumerate() {
             self.dots[map[j] as usize].union(dots);
@@ -555,6 +597,11 @@ mod tests {
             let mut z = build(&b);
             z.merge(&build(&a));
             prop_assert_eq!(z, x);
+            let (mut xa, yb) = (build(&a), build(&b));
+            let map = xa.import_actors(&yb);
+            let sa: BTreeSet<_> = a.iter().copied().collect();
+            let unseen = b.iter().collect::<BTreeSet<_>>().into_iter().filter(|d| !sa.contains(d)).count();
+            prop_assert_eq!(xa.count_unseen(&yb, &map), unseen as u64);
         }
     }
 }

@@ -227,6 +227,12 @@ impl<T: SetElement> ORSet<T> {
             }
         });
         // Pass 2: add their dots we never saw (one probe per such element).
+        // Each new element brings at least one dot we never saw, so that
+        // count bounds the growth: room for it up front spares the table a
+        // rehash midway.
+        let unseen = self.ctx.count_unseen(&other.ctx, &to_mine);
+        let additional = usize::try_from(unseen).map_or(other.len(), |n| n.min(other.len()));
+        self.entries.reserve(additional);
         for (value, dots) in &other.entries {
             theirs.clear();
             theirs.extend(
