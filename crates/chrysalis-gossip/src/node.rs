@@ -173,6 +173,9 @@ pub struct GossipNode<R: Replicated = AgentState> {
     pub(crate) timers: VecDeque<(u64, GossipTimer)>,
     pub(crate) events: VecDeque<GossipEvent>,
     pub(crate) stats: GossipStats,
+    /// Addresses given to [`GossipNode::join`]: announced to again every
+    /// round while this node knows no member (a lost announce is retried).
+    pub(crate) seeds: Vec<PeerAddr>,
 }
 
 impl<R: Replicated> GossipNode<R> {
@@ -218,6 +221,7 @@ impl<R: Replicated> GossipNode<R> {
             timers: VecDeque::new(),
             events: VecDeque::new(),
             stats: GossipStats::default(),
+            seeds: Vec::new(),
         }
     }
 
@@ -240,8 +244,17 @@ impl<R: Replicated> GossipNode<R> {
     }
 
     /// Announces this node to the member at `seed` to join its cluster.
+    /// While this node knows no member, every round announces to its seeds
+    /// again, so a lost announce (or a seed that was down) is retried.
     pub fn join(&mut self, seed: PeerAddr, now_ms: u64) -> Result<(), GossipError> {
         self.now_ms = now_ms;
+        if !self.seeds.contains(&seed) {
+            self.seeds.push(seed.clone());
+        }
+        self.announce(seed)
+    }
+
+    fn announce(&mut self, seed: PeerAddr) -> Result<(), GossipError> {
         let dst = MemberId {
             node: NodeId::new([0; 32]),
             addr: seed,
@@ -317,6 +330,11 @@ impl<R: Replicated> GossipNode<R> {
                 self.run_round();
                 self.timers
                     .push_back((self.config.round_interval_ms, GossipTimer::Round));
+                if self.swim.num_members() == 0 {
+                    for seed in self.seeds.clone() {
+                        self.announce(seed)?;
+                    }
+                }
                 Ok(())
             }
             GossipTimer::Swim(t) => {

@@ -307,8 +307,9 @@ impl<P: Process> Sim<P> {
         &mut self.processes[pid.index()]
     }
 
-    /// Every pid, in order.
-    pub fn pids(&self) -> impl Iterator<Item = Pid> {
+    /// Every pid, in order. The iterator does not borrow the simulation, so
+    /// a loop over it may mutate processes.
+    pub fn pids(&self) -> impl Iterator<Item = Pid> + use<P> {
         (0..self.processes.len() as u32).map(Pid)
     }
 
