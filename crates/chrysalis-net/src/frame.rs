@@ -192,6 +192,34 @@ mod tests {
         assert!(encode_frame(Channel::SYNC, &[0; 10], 9).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_frame_round_trips(tag in 1u8.., payload in proptest::collection::vec(0u8.., 0..600)) {
+            let channel = Channel::new(tag).unwrap();
+            let frame = encode_frame(channel, &payload, 600).unwrap();
+            proptest::prop_assert_eq!(frame.len(), HEADER_LEN + payload.len());
+            proptest::prop_assert_eq!(header(&frame).check(600), Ok((channel, payload.len())));
+            proptest::prop_assert_eq!(&frame[HEADER_LEN..], &payload[..]);
+        }
+
+        #[test]
+        fn any_header_is_judged_without_panic(bytes in proptest::array::uniform6(0u8..), max in 0u32..) {
+            let raw = RawHeader::parse(bytes);
+            match raw.check(max) {
+                Ok((channel, len)) => {
+                    proptest::prop_assert_eq!(raw.version, FRAME_VERSION);
+                    proptest::prop_assert_eq!(channel.tag(), raw.channel);
+                    proptest::prop_assert!(len as u64 <= u64::from(max));
+                }
+                Err(e) => proptest::prop_assert!(
+                    raw.version != FRAME_VERSION || raw.channel == 0 || (e.is_oversized() && raw.length > max)
+                ),
+            }
+        }
+    }
+
     #[test]
     fn channels() {
         assert_eq!(Channel::new(0), None);
