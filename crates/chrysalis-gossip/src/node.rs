@@ -489,8 +489,18 @@ impl GossipNode<AgentState> {
     /// Edits `agent` as this node: `build` chains updates on the edit, which
     /// is committed all-or-nothing. Returns the delta to persist.
     ///
-    /// ```ignore
-    /// node.update(agent, |e| e.update_skill("rust", 0.9, now))?;
+    /// ```
+    /// # use chrysalis_crypto::ed25519::SigningKey;
+    /// # use chrysalis_gossip::{GossipConfig, GossipNode, PeerAddr};
+    /// # use chrysalis_types::{AgentId, Timestamp};
+    /// let key = SigningKey::from_seed(&[7; 32]);
+    /// let addr = PeerAddr::new("127.0.0.1:7000")?;
+    /// let mut node: GossipNode = GossipNode::new(key, addr, GossipConfig::default(), 1)?;
+    /// let agent = AgentId::new([1; 16]);
+    /// let delta = node.update(agent, |e| e.update_skill("rust", 0.9, Timestamp::new(1, 0)))?;
+    /// assert_eq!(delta.skills().level("rust"), Some(0.9));
+    /// assert_eq!(node.state(&agent).and_then(|s| s.skills().level("rust")), Some(0.9));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn update(
         &mut self,
