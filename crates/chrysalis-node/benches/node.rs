@@ -1,0 +1,2 @@
+//! Node benchmarks.
+fn main() {}

@@ -1,0 +1,378 @@
+//! Node configuration: defaults, then a TOML file, then `CHRYSALIS_*`
+//! environment variables, then flags (the CLI parses flags into
+//! [`ConfigOverrides`]; this module merges).
+//!
+//! | key (TOML) | environment | default |
+//! |---|---|---|
+//! | `data_dir` | `CHRYSALIS_DATA_DIR` | `./chrysalis-data` |
+//! | `http_listen` | `CHRYSALIS_HTTP` | `127.0.0.1:8080` |
+//! | `gossip_listen` | `CHRYSALIS_LISTEN` | `127.0.0.1:7946` (port 0: any) |
+//! | `join` | `CHRYSALIS_JOIN` (comma-separated) | none |
+//! | `gossip_interval_ms` | `CHRYSALIS_GOSSIP_INTERVAL_MS` | 200 |
+//! | `gossip_fanout` | `CHRYSALIS_GOSSIP_FANOUT` | 3 |
+//! | `allow` | `CHRYSALIS_ALLOW` (comma-separated hex node ids) | none: any signed peer |
+//! | `allow_file` | `CHRYSALIS_ALLOW_FILE` | none (one hex node id a line, `#` comments) |
+//! | `log_level` | `CHRYSALIS_LOG` | `info` |
+//! | `max_body_bytes` | `CHRYSALIS_MAX_BODY_BYTES` | 65536 |
+
+use chrysalis_types::NodeId;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("could not read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for a node configuration.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is malformed.
+    #[error("{key}: {value:?} is not {expected}")]
+    BadValue {
+        /// The setting (TOML key, variable or flag).
+        key: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: &'static str,
+    },
+}
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Where the node keeps its vault, key-encryption key and agent states.
+    pub data_dir: PathBuf,
+    /// Where the HTTP API listens.
+    pub http_listen: SocketAddr,
+    /// Where the replication endpoint listens.
+    pub gossip_listen: SocketAddr,
+    /// Peers to contact at start.
+    pub join: Vec<SocketAddr>,
+    /// Period of anti-entropy rounds, in milliseconds.
+    pub gossip_interval_ms: u64,
+    /// Peers contacted per round and per eager push.
+    pub gossip_fanout: usize,
+    /// Nodes admitted as peers; empty admits any peer that signs its frames.
+    pub allow: BTreeSet<NodeId>,
+    /// Log filter, e.g. `info` or `warn,chrysalis_node=debug`.
+    pub log_level: String,
+    /// The largest HTTP request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./chrysalis-data"),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            gossip_listen: SocketAddr::from(([127, 0, 0, 1], 7946)),
+            join: Vec::new(),
+            gossip_interval_ms: 200,
+            gossip_fanout: 3,
+            allow: BTreeSet::new(),
+            log_level: "info".to_owned(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Settings given on the command line; `None`/empty leaves the value as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--http`.
+    pub http_listen: Option<SocketAddr>,
+    /// `--listen`.
+    pub gossip_listen: Option<SocketAddr>,
+    /// `--join`, appended to the configured peers.
+    pub join: Vec<SocketAddr>,
+    /// `--allow`, added to the allowlist.
+    pub allow: Vec<NodeId>,
+    /// `--gossip-interval-ms`.
+    pub gossip_interval_ms: Option<u64>,
+    /// `--log`.
+    pub log_level: Option<String>,
+}
+
+/// The TOML file's shape: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    http_listen: Option<String>,
+    gossip_listen: Option<String>,
+    #[serde(default)]
+    join: Vec<String>,
+    gossip_interval_ms: Option<u64>,
+    gossip_fanout: Option<usize>,
+    #[serde(default)]
+    allow: Vec<String>,
+    allow_file: Option<PathBuf>,
+    log_level: Option<String>,
+    max_body_bytes: Option<usize>,
+}
+
+impl NodeConfig {
+    /// Defaults, then the file at `path` (if any), then the environment
+    /// (`vars`, usually `std::env::vars()`), then `overrides`.
+    pub fn load(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+        overrides: &ConfigOverrides,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let file: FileConfig = toml::from_str(&text).map_err(|source| ConfigError::Toml {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            config.apply_file(file)?;
+        }
+        for (key, value) in vars {
+            config.apply_env(&key, &value)?;
+        }
+        config.apply_overrides(overrides);
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, file: FileConfig) -> Result<(), ConfigError> {
+        if let Some(dir) = file.data_dir {
+            self.data_dir = dir;
+        }
+        if let Some(addr) = file.http_listen {
+            self.http_listen = parse_addr("http_listen", &addr)?;
+        }
+        if let Some(addr) = file.gossip_listen {
+            self.gossip_listen = parse_addr("gossip_listen", &addr)?;
+        }
+        for addr in file.join {
+            self.join.push(parse_addr("join", &addr)?);
+        }
+        if let Some(ms) = file.gossip_interval_ms {
+            self.gossip_interval_ms = ms;
+        }
+        if let Some(fanout) = file.gossip_fanout {
+            self.gossip_fanout = fanout;
+        }
+        for id in file.allow {
+            self.allow.insert(parse_node_id("allow", &id)?);
+        }
+        if let Some(path) = file.allow_file {
+            self.read_allow_file(&path)?;
+        }
+        if let Some(level) = file.log_level {
+            self.log_level = level;
+        }
+        if let Some(bytes) = file.max_body_bytes {
+            self.max_body_bytes = bytes;
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty());
+        match key {
+            "CHRYSALIS_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "CHRYSALIS_HTTP" => self.http_listen = parse_addr(key, value)?,
+            "CHRYSALIS_LISTEN" => self.gossip_listen = parse_addr(key, value)?,
+            "CHRYSALIS_JOIN" => {
+                for addr in list() {
+                    self.join.push(parse_addr(key, addr)?);
+                }
+            }
+            "CHRYSALIS_GOSSIP_INTERVAL_MS" => {
+                self.gossip_interval_ms = parse_num(key, value, "a number of milliseconds")?;
+            }
+            "CHRYSALIS_GOSSIP_FANOUT" => {
+                self.gossip_fanout = parse_num(key, value, "a peer count")?;
+            }
+            "CHRYSALIS_ALLOW" => {
+                for id in list() {
+                    self.allow.insert(parse_node_id(key, id)?);
+                }
+            }
+            "CHRYSALIS_ALLOW_FILE" => self.read_allow_file(Path::new(value))?,
+            "CHRYSALIS_LOG" => self.log_level = value.to_owned(),
+            "CHRYSALIS_MAX_BODY_BYTES" => {
+                self.max_body_bytes = parse_num(key, value, "a number of bytes")?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&mut self, o: &ConfigOverrides) {
+        if let Some(dir) = &o.data_dir {
+            self.data_dir.clone_from(dir);
+        }
+        if let Some(addr) = o.http_listen {
+            self.http_listen = addr;
+        }
+        if let Some(addr) = o.gossip_listen {
+            self.gossip_listen = addr;
+        }
+        self.join.extend(o.join.iter().copied());
+        self.allow.extend(o.allow.iter().copied());
+        if let Some(ms) = o.gossip_interval_ms {
+            self.gossip_interval_ms = ms;
+        }
+        if let Some(level) = &o.log_level {
+            self.log_level.clone_from(level);
+        }
+    }
+
+    fn read_allow_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for line in text.lines() {
+            let id = line.split('#').next().unwrap_or("").trim();
+            if !id.is_empty() {
+                self.allow.insert(parse_node_id("allow_file", id)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: String, expected| ConfigError::BadValue {
+            key: key.to_owned(),
+            value,
+            expected,
+        };
+        if !(10..=60_000).contains(&self.gossip_interval_ms) {
+            let v = self.gossip_interval_ms.to_string();
+            return Err(bad("gossip_interval_ms", v, "between 10 and 60000"));
+        }
+        if !(1..=64).contains(&self.gossip_fanout) {
+            let v = self.gossip_fanout.to_string();
+            return Err(bad("gossip_fanout", v, "between 1 and 64"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            let v = self.max_body_bytes.to_string();
+            return Err(bad("max_body_bytes", v, "between 1 KiB and 64 MiB"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(bad("data_dir", String::new(), "a directory path"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected: "an IP address and port, e.g. 127.0.0.1:7946",
+    })
+}
+
+fn parse_node_id(key: &str, value: &str) -> Result<NodeId, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected: "a node id (64 hex digits)",
+    })
+}
+
+fn parse_num<T: std::str::FromStr>(
+    key: &str,
+    value: &str,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::BadValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        expected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let id = "11".repeat(32);
+        std::fs::write(
+            &path,
+            format!(
+                "http_listen = \"127.0.0.1:9000\"\ngossip_listen = \"127.0.0.1:0\"\n\
+                 join = [\"127.0.0.1:7000\"]\nallow = [\"{id}\"]\ngossip_fanout = 2\n"
+            ),
+        )
+        .unwrap();
+        let env = vars(&[
+            ("CHRYSALIS_HTTP", "127.0.0.1:9001"),
+            ("CHRYSALIS_JOIN", "127.0.0.1:7001, 127.0.0.1:7002"),
+            ("UNRELATED", "x"),
+        ]);
+        let flags = ConfigOverrides {
+            http_listen: Some("127.0.0.1:9002".parse().unwrap()),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..ConfigOverrides::default()
+        };
+        let c = NodeConfig::load(Some(&path), env, &flags).unwrap();
+        assert_eq!(c.http_listen.port(), 9002);
+        assert_eq!(c.gossip_listen.port(), 0);
+        assert_eq!(c.join.len(), 3);
+        assert_eq!(c.gossip_fanout, 2);
+        assert!(c.allow.contains(&NodeId::new([0x11; 32])));
+        assert_eq!(c.data_dir, dir.path());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let none = ConfigOverrides::default();
+        let err = NodeConfig::load(None, vars(&[("CHRYSALIS_HTTP", "nope")]), &none).unwrap_err();
+        assert!(err.to_string().contains("CHRYSALIS_HTTP"), "{err}");
+        let err = NodeConfig::load(None, vars(&[("CHRYSALIS_ALLOW", "abc")]), &none).unwrap_err();
+        assert!(err.to_string().contains("node id"), "{err}");
+        let err = NodeConfig::load(None, vars(&[("CHRYSALIS_GOSSIP_INTERVAL_MS", "1")]), &none)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::BadValue { .. }));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "htp_listen = \"127.0.0.1:1\"\n").unwrap();
+        let err = NodeConfig::load(Some(&path), vars(&[]), &ConfigOverrides::default());
+        assert!(matches!(err, Err(ConfigError::Toml { .. })));
+    }
+}

@@ -1,0 +1,26 @@
+//! The Chrysalis node (layer L2): the tokio shell around the node's state.
+//!
+//! - [`config`]: [`NodeConfig`] from defaults, a TOML file, `CHRYSALIS_*`
+//!   variables and flags.
+//! - [`identity`]: the node's Ed25519 key and API token, sealed in its vault.
+//! - [`store`]: durable agent states behind [`StateStore`].
+//! - [`core`]: agents, digests and the conflict queue, without I/O.
+//! - [`replication`]: signed anti-entropy between admitted peers over UDP.
+//! - [`service`]: the event loop and the [`NodeHandle`] that talks to it.
+//! - [`http`]: the HTTP API (axum), its OpenAPI document and metrics.
+//! - [`client`]: a small blocking HTTP client for the CLI and tests.
+
+pub mod client;
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod replication;
+pub mod service;
+pub mod store;
+
+pub use config::{ConfigError, ConfigOverrides, NodeConfig};
+pub use identity::{IdentityError, NodeIdentity};
+pub use service::{Node, NodeError, NodeHandle};
+pub use store::{DirStore, MemoryStore, StateStore, StoreError};
