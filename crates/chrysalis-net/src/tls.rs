@@ -282,3 +282,17 @@ pub fn client_config(
         configs.client(expected)?,
     )))
 }
+
+/// A quinn server config presenting `key`'s certificate and requiring
+/// client certificates that `admission` admits: the server half of
+/// [`client_config`], for tools and benchmarks that run raw quinn.
+pub fn server_config(
+    key: &chrysalis_crypto::ed25519::SigningKey,
+    admission: Admission,
+) -> Result<quinn::ServerConfig, crate::NetError> {
+    let identity = crate::identity::tls_identity(key)?;
+    let configs = TlsConfigs::new(identity, admission, Arc::new(Counters::default()));
+    Ok(quinn::ServerConfig::with_crypto(Arc::new(
+        configs.server()?,
+    )))
+}
