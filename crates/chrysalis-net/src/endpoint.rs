@@ -147,8 +147,9 @@ pub enum NetError {
         /// The node at the address.
         found: NodeId,
     },
-    /// The peer's certificate could not be read back after the handshake.
-    #[error("connection to {addr} has no usable peer identity")]
+    /// The peer's certificate could not be read back after the handshake,
+    /// or the connection did not negotiate ALPN `chrysalis/1`.
+    #[error("connection to {addr} has no usable peer identity or protocol")]
     NoPeerIdentity {
         /// The address.
         addr: SocketAddr,
@@ -375,9 +376,10 @@ impl Endpoint {
     }
 
     /// Closes the endpoint: frames already queued are written and
-    /// acknowledged by their peers (each connection bounded by
-    /// `connect_timeout_ms`), then every connection is closed and the
-    /// socket released. Later sends fail with [`NetError::Closed`].
+    /// acknowledged by their peers (waiting at most `connect_timeout_ms`
+    /// for all of them), then every connection is closed. Later sends fail
+    /// with [`NetError::Closed`]. quinn releases the UDP socket just after
+    /// this returns, once its driver task sees the last handle go.
     pub async fn close(&self) {
         lock(&self.inner.incoming_tx).take();
         let slots: Vec<Slot> = lock(&self.inner.peers).drain().map(|(_, s)| s).collect();
@@ -386,8 +388,12 @@ impl Endpoint {
         }
         lock(&self.inner.drain_tx).take();
         {
+            // A writer stuck behind a peer that stopped reading must not
+            // hold close up forever: closing the endpoint below ends it.
+            let linger = Duration::from_millis(self.inner.config.connect_timeout_ms);
             let mut drain = self.inner.drain_rx.lock().await;
-            while drain.recv().await.is_some() {}
+            let _ =
+                tokio::time::timeout(linger, async { while drain.recv().await.is_some() {} }).await;
         }
         self.inner.quinn.close(0u32.into(), b"closing");
         self.inner.quinn.wait_idle().await;
@@ -434,7 +440,10 @@ impl Endpoint {
                 timeout_ms,
             })?
             .map_err(|source| NetError::Handshake { addr: to, source })?;
-        let node = peer_node(&conn).ok_or(NetError::NoPeerIdentity { addr: to })?;
+        let Some(node) = peer_node(&conn) else {
+            conn.close(1u32.into(), b"no peer identity or protocol");
+            return Err(NetError::NoPeerIdentity { addr: to });
+        };
         let (ready_tx, ready_rx) = oneshot::channel();
         let link = self
             .inner
@@ -500,8 +509,16 @@ impl Inner {
     }
 }
 
-/// The node id of a connection's peer, from its TLS certificate.
+/// The node id of a connection's peer, from its TLS certificate; `None`
+/// if there is none or the connection did not negotiate ALPN `chrysalis/1`.
 fn peer_node(conn: &quinn::Connection) -> Option<NodeId> {
+    let handshake = conn.handshake_data()?;
+    let handshake = handshake
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?;
+    if handshake.protocol.as_deref() != Some(crate::tls::ALPN) {
+        return None;
+    }
     let identity = conn.peer_identity()?;
     let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
     node_id_from_cert(certs.first()?).ok()

@@ -103,7 +103,10 @@ impl PeerCheck {
                 rustls::PeerIncompatible::NoSignatureSchemesInCommon,
             ));
         }
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        verify_tls13_signature(message, cert, dss, &self.algorithms).inspect_err(|error| {
+            bump(&self.counters.handshakes_refused);
+            tracing::warn!(%error, "refused a TLS peer's handshake signature");
+        })
     }
 }
 
