@@ -8,6 +8,7 @@
 //! - [`replication`]: signed anti-entropy between admitted peers over UDP.
 //! - [`service`]: the event loop and the [`NodeHandle`] that talks to it.
 //! - [`http`]: the HTTP API (axum), its OpenAPI document and metrics.
+//! - [`logging`]: structured logs to standard error.
 //! - [`client`]: a small blocking HTTP client for the CLI and tests.
 
 pub mod client;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod core;
 pub mod http;
 pub mod identity;
+pub mod logging;
 pub mod metrics;
 pub mod replication;
 pub mod service;
