@@ -6,7 +6,8 @@
 //! prints `ack <n>` after write `n` returned. The test SIGKILLs it after a
 //! random number of acknowledgements, many times, reopens the store and
 //! checks that every acknowledged write is present and intact, and that
-//! every batch is all-or-nothing. Rounds default to 25;
+//! every batch is all-or-nothing. While a writer runs, opening the store
+//! from the test process must fail as locked. Rounds default to 25;
 //! `CHRYSALIS_NODE_STORE_CRASH_ROUNDS` and `CHRYSALIS_CRASH_SEED` override
 //! them (the seed is printed).
 
@@ -100,6 +101,9 @@ fn run_writer(dir: &Path, kill_after: u64) -> Option<u64> {
             }
         }
     }
+    // While the writer lives, its lock keeps every other process out.
+    let err = NodeStore::open(dir).unwrap_err();
+    assert!(matches!(err, NodeStoreOpenError::Locked { .. }), "{err:?}");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     for line in lines.map_while(Result::ok) {
