@@ -21,6 +21,10 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 
+#[path = "support/interleaved.rs"]
+mod interleaved;
+use interleaved::Contender;
+
 type TheirClock = crdts::VClock<[u8; 32]>;
 type TheirCounter = crdts::GCounter<[u8; 32]>;
 type TheirSet = crdts::Orswot<u64, [u8; 32]>;
@@ -306,6 +310,23 @@ fn bench_dags(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The receive path: the 10k missing nodes as a delta, each hashed to
+    // check its address; and that hashing alone, the irreducible part.
+    let delta = a.delta_for(&a.missing_in(&b));
+    group.bench_function("apply_delta", |bench| {
+        bench.iter_batched_ref(
+            || b.clone(),
+            |x| x.apply_delta(black_box(&delta)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("blake3_of_the_nodes", |bench| {
+        bench.iter(|| {
+            for node in &delta.nodes {
+                black_box(node.hash());
+            }
+        })
+    });
     group.finish();
 }
 
@@ -362,7 +383,72 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+/// The bars as interleaved best-of-N ratios (see `support/interleaved.rs`).
+fn report_ratios() {
+    let [(a, _), (b, _)] = clocks(1000);
+    let bytes = vec![7u8; 1000 * 40];
+    interleaved::report(
+        "clock merge 1k actors vs memcpy of the same bytes",
+        vec![
+            Contender::new(
+                "memcpy",
+                64,
+                || vec![1u8; bytes.len()],
+                |d| d.copy_from_slice(black_box(&bytes)),
+            ),
+            Contender::new("chrysalis", 64, || a.clone(), |x| x.merge(black_box(&b))),
+        ],
+    );
+    for overlap in [0, 50, 100] {
+        let pair = sets(100_000, overlap);
+        let ((a, b), (ta, tb)) = (&pair.ours, &pair.theirs);
+        interleaved::report(
+            &format!("orset merge 100k, {overlap}% overlap"),
+            vec![
+                // As in the criterion case: both clones are set-up, the
+                // argument is consumed by the merge.
+                Contender::new(
+                    "crdts",
+                    1,
+                    || (ta.clone(), tb.clone()),
+                    |(x, y)| x.merge(std::mem::take(y)),
+                ),
+                Contender::new("chrysalis", 1, || a.clone(), |x| x.merge(black_box(b))),
+            ],
+        );
+    }
+    let (a, b) = dags(100_000);
+    let delta = a.delta_for(&a.missing_in(&b));
+    interleaved::report(
+        "merkle dag 100k sharing 90%, 10k nodes received",
+        vec![
+            Contender::new(
+                "blake3_of_the_10k_nodes",
+                1,
+                || (),
+                |_| {
+                    delta
+                        .nodes
+                        .iter()
+                        .map(|n| n.hash().0[0])
+                        .fold(0u8, u8::wrapping_add)
+                },
+            ),
+            Contender::new("merge", 1, || b.clone(), |x| x.merge(black_box(&a))),
+            Contender::new(
+                "apply_delta",
+                1,
+                || b.clone(),
+                |x| x.apply_delta(black_box(&delta)),
+            ),
+        ],
+    );
+}
+
 fn main() {
+    if interleaved::enabled() {
+        report_ratios();
+    }
     report_memory();
     let mut c = config().configure_from_args();
     bench_clocks(&mut c);

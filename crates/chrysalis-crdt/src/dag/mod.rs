@@ -16,6 +16,7 @@
 use crate::actor::{FastHasher, fast_hasher};
 use crate::{Crdt, DeltaCrdt};
 use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
@@ -60,10 +61,46 @@ pub enum DagError {
     UnsortedParents,
 }
 
+/// A node's parents: inline when there is one (a linear history, the
+/// common case), so such a node needs no allocation of its own and clones
+/// by copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Parents {
+    None,
+    One(Hash),
+    Many(Box<[Hash]>),
+}
+
+impl Parents {
+    fn from_vec(parents: Vec<Hash>) -> Self {
+        match parents.as_slice() {
+            [] => Parents::None,
+            [one] => Parents::One(*one),
+            _ => Parents::Many(parents.into_boxed_slice()),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Hash] {
+        match self {
+            Parents::None => &[],
+            Parents::One(h) => std::slice::from_ref(h),
+            Parents::Many(many) => many,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Parents::Many(many) => many.len() * size_of::<Hash>(),
+            _ => 0,
+        }
+    }
+}
+
 /// One node: a value and the hashes of its parents, sorted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DagNode<V> {
-    parents: Vec<Hash>,
+    parents: Parents,
     value: V,
 }
 
@@ -72,7 +109,10 @@ impl<V: Encode> DagNode<V> {
     pub fn new(mut parents: Vec<Hash>, value: V) -> Self {
         parents.sort_unstable();
         parents.dedup();
-        Self { parents, value }
+        Self {
+            parents: Parents::from_vec(parents),
+            value,
+        }
     }
 
     /// The node's address.
@@ -85,7 +125,7 @@ impl<V: Encode> DagNode<V> {
 
     /// The parents' hashes, sorted.
     pub fn parents(&self) -> &[Hash] {
-        &self.parents
+        self.parents.as_slice()
     }
 
     /// The value.
@@ -96,7 +136,7 @@ impl<V: Encode> DagNode<V> {
 
 impl<V: Encode> Encode for DagNode<V> {
     fn encode(&self, w: &mut Writer) {
-        w.put(&self.parents);
+        w.put(self.parents.as_slice());
         w.put(&self.value);
     }
 }
@@ -112,7 +152,7 @@ impl<V: Decode> Decode for DagNode<V> {
             });
         }
         Ok(Self {
-            parents,
+            parents: Parents::from_vec(parents),
             value: r.get()?,
         })
     }
@@ -193,7 +233,7 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
         let mut out: Vec<Hash> = self
             .orphans
             .values()
-            .flat_map(|n| n.parents.iter())
+            .flat_map(|n| n.parents().iter())
             .filter(|p| !self.nodes.contains_key(p) && !self.orphans.contains_key(p))
             .copied()
             .collect();
@@ -212,11 +252,11 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
 
     /// Adds a node whose parents are all present.
     pub fn insert(&mut self, node: DagNode<V>) -> Result<Hash, DagError> {
-        if node.parents.windows(2).any(|p| p[0] >= p[1]) {
+        if node.parents().windows(2).any(|p| p[0] >= p[1]) {
             return Err(DagError::UnsortedParents);
         }
         let hash = node.hash();
-        if let Some(parent) = node.parents.iter().find(|p| !self.nodes.contains_key(p)) {
+        if let Some(parent) = node.parents().iter().find(|p| !self.nodes.contains_key(p)) {
             return Err(DagError::MissingParent {
                 node: hash,
                 parent: *parent,
@@ -227,14 +267,14 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
     }
 
     fn insert_unchecked(&mut self, hash: Hash, node: DagNode<V>) {
-        if self.nodes.contains_key(&hash) {
+        let Entry::Vacant(slot) = self.nodes.entry(hash) else {
             return;
-        }
-        for p in &node.parents {
+        };
+        for p in node.parents() {
             self.heads.remove(p);
         }
         self.heads.insert(hash);
-        self.nodes.insert(hash, node);
+        slot.insert(node);
     }
 
     /// The nodes reachable from our heads for which `have` is false, parents
@@ -256,12 +296,8 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             }
             stack.push((hash, true));
             if let Some(node) = self.nodes.get(&hash) {
-                stack.extend(
-                    node.parents
-                        .iter()
-                        .filter(|p| !visited.contains(*p))
-                        .map(|p| (*p, false)),
-                );
+                // A parent already visited is skipped when popped.
+                stack.extend(node.parents().iter().map(|p| (*p, false)));
             }
         }
         out
@@ -290,7 +326,7 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             + self
                 .nodes
                 .values()
-                .map(|n| n.parents.capacity() * 32)
+                .map(|n| n.parents.heap_bytes())
                 .sum::<usize>()
             + self.heads.len() * 48
     }
@@ -301,7 +337,7 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             let ready: Vec<Hash> = self
                 .orphans
                 .iter()
-                .filter(|(_, n)| n.parents.iter().all(|p| self.nodes.contains_key(p)))
+                .filter(|(_, n)| n.parents().iter().all(|p| self.nodes.contains_key(p)))
                 .map(|(h, _)| *h)
                 .collect();
             if ready.is_empty() {
@@ -317,15 +353,45 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
 }
 
 impl<V: Clone + Encode + Decode> Crdt for MerkleDag<V> {
+    /// Walks back from `other`'s heads and copies each node not here,
+    /// stopping at nodes already here. A node is inserted when first
+    /// reached, with one probe of this table that both checks and claims
+    /// its slot, so the DAG being merged into is itself the walk's visited
+    /// set, and each received node costs two table operations (that probe
+    /// and a lookup in `other`) and a copy. Heads are settled once at the
+    /// end. Hashes are not recomputed: `other`'s were checked when its nodes
+    /// entered it.
     fn merge(&mut self, other: &Self) {
         // Orphans are a local buffer, not state: adopting them here would
         // make the result depend on which side held them. They are adopted
         // by the next `apply_delta` or `adopt_orphans`.
-        for hash in other.missing_in(self) {
-            if let Some(node) = other.nodes.get(&hash) {
-                self.insert_unchecked(hash, node.clone());
-            }
+        let mut stack: Vec<Hash> = other.heads.iter().copied().collect();
+        let mut inserted = false;
+        while let Some(hash) = stack.pop() {
+            let Entry::Vacant(slot) = self.nodes.entry(hash) else {
+                continue;
+            };
+            let Some(node) = other.nodes.get(&hash) else {
+                continue;
+            };
+            stack.extend_from_slice(node.parents());
+            slot.insert(node.clone());
+            inserted = true;
         }
+        if inserted {
+            self.settle_heads_after_merge(other);
+        }
+    }
+}
+
+impl<V> MerkleDag<V> {
+    /// After copying every node of `other` missing here: our heads that
+    /// `other` holds as an inner node are now cited, and `other`'s heads are
+    /// heads here (none of our nodes can cite a node we lacked).
+    fn settle_heads_after_merge(&mut self, other: &Self) {
+        self.heads
+            .retain(|h| !other.nodes.contains_key(h) || other.heads.contains(h));
+        self.heads.extend(other.heads.iter().copied());
     }
 }
 
@@ -339,7 +405,7 @@ impl<V: Clone + Encode + Decode> DeltaCrdt for MerkleDag<V> {
         let mut orphaned = false;
         for node in &delta.nodes {
             let hash = node.hash();
-            if node.parents.iter().all(|p| self.nodes.contains_key(p)) {
+            if node.parents().iter().all(|p| self.nodes.contains_key(p)) {
                 self.insert_unchecked(hash, node.clone());
             } else if !self.nodes.contains_key(&hash) {
                 self.orphans.insert(hash, node.clone());
@@ -384,7 +450,7 @@ impl<V: Clone + Encode + Decode> Decode for MerkleDag<V> {
         let present: HashSet<Hash, FastHasher> = nodes.iter().map(|(h, _)| *h).collect();
         let mut cited: HashSet<Hash, FastHasher> = HashSet::with_hasher(fast_hasher());
         for (_, node) in &nodes {
-            for p in &node.parents {
+            for p in node.parents() {
                 if !present.contains(p) {
                     return Err(DecodeError::Invalid {
                         what: "merkle dag",
