@@ -191,6 +191,9 @@ pub struct Tendermint {
     /// Peers already answered or asked since the last rebroadcast tick.
     pub(crate) answered: BTreeSet<(PeerId, Height)>,
     pub(crate) resume_from_wal: bool,
+    /// Proposals and votes for the next height, replayed once we get there
+    /// (peers that decided first move on before our decision arrives).
+    pub(crate) future: Vec<(PeerId, Message)>,
 }
 
 /// Why an engine could not be built.
@@ -237,6 +240,7 @@ impl Tendermint {
             proposal_evidence: Vec::new(),
             answered: BTreeSet::new(),
             resume_from_wal: false,
+            future: Vec::new(),
         })
     }
 
@@ -248,6 +252,23 @@ impl Tendermint {
     /// The current round.
     pub fn round(&self) -> Round {
         self.round
+    }
+
+    /// A one-line summary of the engine's position, for logs and debugging.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} r{} {:?} locked={:?} valid={:?} proposals={:?} own={:?}",
+            self.height,
+            self.round.0,
+            self.step,
+            self.locked.map(|l| l.0.0),
+            self.valid.map(|l| l.0.0),
+            self.proposals.keys().map(|r| r.0).collect::<Vec<_>>(),
+            self.own_votes
+                .values()
+                .map(|v| (v.vote.round.0, v.vote.kind, v.vote.value.is_some()))
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// The validator set.
@@ -290,7 +311,7 @@ impl Tendermint {
         round.0 > self.round.0.saturating_add(self.config.max_future_rounds)
     }
 
-    fn on_message(&mut self, from: PeerId, msg: Message, out: &mut Vec<Output>) {
+    pub(crate) fn on_message(&mut self, from: PeerId, msg: Message, out: &mut Vec<Output>) {
         let h = msg.height();
         if let Message::Status(_) = msg {
             if h < self.height && self.answered.insert((from, h)) {
@@ -305,6 +326,11 @@ impl Tendermint {
             return;
         }
         if h > self.height {
+            let cap = self.set.len().saturating_mul(8).max(64);
+            let soon = h == self.height.next() && !matches!(msg, Message::Commit(..));
+            if soon && self.future.len() < cap {
+                self.future.push((from, msg));
+            }
             if self.answered.insert((from, self.height)) {
                 out.push(Output::Send(from, Message::Status(self.height)));
             }
@@ -320,13 +346,16 @@ impl Tendermint {
 
     fn on_proposal(&mut self, sp: SignedProposal, out: &mut Vec<Output>) {
         let round = sp.proposal.round;
+        if self.proposals.get(&round).is_some_and(|(first, _)| *first == sp) {
+            return;
+        }
         if self.too_far_ahead(round) || !self.check(sp.verify(&self.set)) {
             return;
         }
         if let Some((first, _)) = self.proposals.get(&round) {
             if *first != sp && self.proposal_evidence.len() < self.config.max_evidence {
                 self.proposal_evidence.push(ProposalEvidence {
-                    proposer: sp.proposal.block.proposer,
+                    proposer: sp.proposal.proposer,
                     proposal_a: first.clone(),
                     proposal_b: sp,
                 });
@@ -339,6 +368,9 @@ impl Tendermint {
     }
 
     fn on_vote(&mut self, sv: SignedVote, out: &mut Vec<Output>) {
+        if self.votes.contains_exact(&sv) {
+            return;
+        }
         if self.too_far_ahead(sv.vote.round) || !self.check(sv.verify(&self.set)) {
             return;
         }
@@ -346,9 +378,10 @@ impl Tendermint {
             AddOutcome::Added => self.evaluate(out),
             AddOutcome::Duplicate => {}
             AddOutcome::Conflict(ev) => {
-                if self.evidence.len() < self.config.max_evidence {
+                if self.evidence.len() < self.config.max_evidence && !self.evidence.contains(&ev) {
                     self.evidence.push(*ev);
                 }
+                self.evaluate(out);
             }
         }
     }
@@ -382,12 +415,12 @@ impl Tendermint {
             TimeoutKind::Rebroadcast => self.rebroadcast(out),
             TimeoutKind::Propose if t.round == self.round && self.step == Step::Propose => {
                 self.vote(VoteKind::Prevote, None, out);
-                self.step = Step::Prevote;
+                self.enter(Step::Prevote, out);
                 self.evaluate(out);
             }
             TimeoutKind::Prevote if t.round == self.round && self.step == Step::Prevote => {
                 self.vote(VoteKind::Precommit, None, out);
-                self.step = Step::Precommit;
+                self.enter(Step::Precommit, out);
                 self.evaluate(out);
             }
             TimeoutKind::Precommit if t.round == self.round => {

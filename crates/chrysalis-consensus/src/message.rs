@@ -178,9 +178,12 @@ pub struct Proposal {
     pub block: Block,
     /// The round where a quorum prevoted this block, if it is re-proposed.
     pub pol_round: Option<Round>,
+    /// The round's proposer, who signs. A re-proposed block keeps the
+    /// builder it had (`block.proposer`), so the two may differ.
+    pub proposer: ValidatorIndex,
 }
 
-/// A proposal with its proposer's signature (the proposer is `block.proposer`).
+/// A proposal with its proposer's signature.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SignedProposal {
     /// What was proposed.
@@ -204,7 +207,7 @@ impl Proposal {
                 out.extend_from_slice(&r.0.to_be_bytes());
             }
         }
-        out.extend_from_slice(&self.block.proposer.0.to_be_bytes());
+        out.extend_from_slice(&self.proposer.0.to_be_bytes());
         out.extend_from_slice(&self.block.hash().0);
         out
     }
@@ -227,10 +230,10 @@ impl SignedProposal {
             return Err(VerifyError::MalformedProposal);
         }
         let expected = set.proposer(p.height, p.round);
-        if p.block.proposer != expected {
+        if p.proposer != expected {
             return Err(VerifyError::WrongProposer {
                 expected,
-                got: p.block.proposer,
+                got: p.proposer,
             });
         }
         verify_sig(set, expected, &p.sign_bytes(), &self.signature)
@@ -418,12 +421,16 @@ mod tests {
             round: Round(0),
             block: block.clone(),
             pol_round: None,
+            proposer,
         };
         let key = &keys[usize::from(proposer.0)];
         assert_eq!(p.clone().sign(key).verify(&set), Ok(()));
         let mut bad_pol = p.clone();
         bad_pol.pol_round = Some(Round(0));
         assert_eq!(bad_pol.sign(key).verify(&set), Err(VerifyError::MalformedProposal));
+        let mut rebuilt = p.clone();
+        rebuilt.block.proposer = ValidatorIndex((proposer.0 + 1) % 4);
+        assert_eq!(rebuilt.sign(key).verify(&set), Ok(()), "a re-proposal keeps its builder");
         let mut wrong = p.clone();
         wrong.round = Round(1);
         assert!(matches!(

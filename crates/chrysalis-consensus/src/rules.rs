@@ -42,18 +42,18 @@ impl Tendermint {
                 }
             }
         }
-        // Line 55: f+1 validators are in a later round: join it.
-        let skip_to = self
-            .votes
-            .rounds_above(self.round)
-            .find(|r| self.votes.round_power(*r) >= self.set.honest_power());
-        if let Some(r) = skip_to {
-            self.start_round(r, out);
-            return true;
+        // Line 55, generalised: f+1 validators are at a later round or
+        // beyond: join the highest round they have all reached.
+        if let Some(r) = self.votes.skip_target(self.set.honest_power()) {
+            if r > self.round {
+                self.start_round(r, out);
+                return true;
+            }
         }
         if self.step == Step::Propose && self.try_prevote_proposal(out) {
             return true;
         }
+        self.raise_valid(q);
         self.apply_round_rules(q, out)
     }
 
@@ -79,8 +79,43 @@ impl Tendermint {
             }
         };
         self.vote(VoteKind::Prevote, value, out);
-        self.step = Step::Prevote;
+        self.enter(Step::Prevote, out);
         true
+    }
+
+    /// Moves to `step` and schedules its timeout at once. The paper waits for
+    /// a quorum of mixed votes first; scheduling earlier only adds nil votes
+    /// or round changes (never unsafe) and keeps a validator that lost those
+    /// votes from waiting forever.
+    pub(crate) fn enter(&mut self, step: Step, out: &mut Vec<Output>) {
+        self.step = step;
+        match step {
+            Step::Propose => {}
+            Step::Prevote => self.schedule(TimeoutKind::Prevote, out),
+            Step::Precommit => self.schedule(TimeoutKind::Precommit, out),
+        }
+    }
+
+    /// Line 36's `validValue` update, extended to earlier rounds: the
+    /// highest-round block with a proposal and a prevote quorum becomes the
+    /// block this validator re-proposes. Only what it proposes changes (peers
+    /// still check the proof-of-lock), so this is safe; it lets a proposer
+    /// that saw a late proof-of-lock re-propose the block others are locked on.
+    fn raise_valid(&mut self, q: u64) {
+        let floor = self.valid.map(|(r, _)| r);
+        let best = self
+            .proposals
+            .range(..=self.round)
+            .rev()
+            .take_while(|(r, _)| floor.is_none_or(|f| **r > f))
+            .find(|(r, (_, hash))| {
+                self.blocks.get(hash).is_some_and(|(_, ok)| *ok)
+                    && self.votes.power_for(**r, VoteKind::Prevote, Some(*hash)) >= q
+            })
+            .map(|(r, (_, hash))| (*r, *hash));
+        if best.is_some() {
+            self.valid = best;
+        }
     }
 
     /// Lines 34, 36, 44 and 47 for the current round.
@@ -102,7 +137,7 @@ impl Tendermint {
                     if self.step == Step::Prevote {
                         self.locked = Some((r, hash));
                         self.vote(VoteKind::Precommit, Some(hash), out);
-                        self.step = Step::Precommit;
+                        self.enter(Step::Precommit, out);
                     }
                     self.valid = Some((r, hash));
                     return true;
@@ -111,7 +146,7 @@ impl Tendermint {
         }
         if self.step == Step::Prevote && self.votes.power_for(r, VoteKind::Prevote, None) >= q {
             self.vote(VoteKind::Precommit, None, out);
-            self.step = Step::Precommit;
+            self.enter(Step::Precommit, out);
             return true;
         }
         if self.votes.power_any(r, VoteKind::Precommit) >= q
@@ -123,7 +158,7 @@ impl Tendermint {
         false
     }
 
-    fn schedule(&self, kind: TimeoutKind, out: &mut Vec<Output>) {
+    pub(crate) fn schedule(&self, kind: TimeoutKind, out: &mut Vec<Output>) {
         let c = &self.config;
         let base = match kind {
             TimeoutKind::Propose => c.timeout_propose_ms,
@@ -207,6 +242,7 @@ impl Tendermint {
                     round: self.round,
                     block,
                     pol_round,
+                    proposer: me,
                 }
                 .sign(&self.key);
                 self.own_proposals.insert(self.round, sp.clone());
@@ -215,9 +251,21 @@ impl Tendermint {
             }
         };
         out.push(Output::Broadcast(Message::Proposal(sp.clone())));
+        self.forward_pol(&sp, out);
         if !self.proposals.contains_key(&self.round) {
             let hash = self.remember_block(sp.proposal.block.clone());
             self.proposals.insert(self.round, (sp, hash));
+        }
+    }
+
+    /// Sends the prevotes that justify a re-proposal's POL round, so peers
+    /// that lost them can still accept it (line 28).
+    fn forward_pol(&self, sp: &crate::message::SignedProposal, out: &mut Vec<Output>) {
+        if let Some(vr) = sp.proposal.pol_round {
+            let hash = sp.proposal.block.hash();
+            for sv in self.votes.prevotes_for(vr, hash) {
+                out.push(Output::Broadcast(Message::Vote(sv)));
+            }
         }
     }
 
@@ -242,20 +290,16 @@ impl Tendermint {
         out.push(Output::WalAppend(WalEntry::Height(self.height)));
         self.schedule(TimeoutKind::Rebroadcast, out);
         self.start_round(Round(0), out);
+        for (from, msg) in std::mem::take(&mut self.future) {
+            self.on_message(from, msg, out);
+        }
     }
 
     /// Re-sends this round's own messages and announces the height; clears
     /// the catch-up rate limit.
     pub(crate) fn rebroadcast(&mut self, out: &mut Vec<Output>) {
         self.answered.clear();
-        if let Some(sp) = self.own_proposals.get(&self.round) {
-            out.push(Output::Broadcast(Message::Proposal(sp.clone())));
-        }
-        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
-            if let Some(sv) = self.own_votes.get(&(self.round, kind)) {
-                out.push(Output::Broadcast(Message::Vote(*sv)));
-            }
-        }
+        self.rebroadcast_own(out);
         out.push(Output::Broadcast(Message::Status(self.height)));
         self.schedule(TimeoutKind::Rebroadcast, out);
     }
@@ -291,6 +335,7 @@ impl Tendermint {
     fn rebroadcast_own(&self, out: &mut Vec<Output>) {
         if let Some(sp) = self.own_proposals.get(&self.round) {
             out.push(Output::Broadcast(Message::Proposal(sp.clone())));
+            self.forward_pol(sp, out);
         }
         for kind in [VoteKind::Prevote, VoteKind::Precommit] {
             if let Some(sv) = self.own_votes.get(&(self.round, kind)) {

@@ -54,19 +54,35 @@ pub(crate) enum AddOutcome {
     Conflict(Box<Evidence>),
 }
 
+/// The most votes kept per validator and slot: the first, plus conflicting
+/// ones up to this bound (a Byzantine validator can sign without limit).
+const MAX_VOTES_PER_SLOT: usize = 4;
+
 #[derive(Default, Debug)]
 struct Tally {
-    by_validator: BTreeMap<ValidatorIndex, SignedVote>,
+    /// Each validator's votes: the first, then any conflicting ones.
+    by_validator: BTreeMap<ValidatorIndex, Vec<SignedVote>>,
+    /// Power per value; an equivocator counts towards every value it signed.
     power_for: BTreeMap<Option<BlockHash>, u64>,
+    /// Power of distinct validators that voted at all.
     power: u64,
 }
 
 /// The votes of one height. Votes must be verified before they are added.
+///
+/// A validator that signs two values in one slot is counted towards both:
+/// which of its votes a node happens to see first must not decide whether a
+/// quorum is visible (otherwise an equivocator can hide a proof-of-lock from
+/// some nodes forever). This is safe: honest validators sign once per slot,
+/// so two quorums for different values in one slot would need more than a
+/// third of the power to equivocate.
 #[derive(Default, Debug)]
 pub(crate) struct VoteKeeper {
     tallies: BTreeMap<(Round, VoteKind), Tally>,
-    /// Validators heard from per round (any step), for the f+1 round skip.
+    /// Validators heard from per round (any step).
     voters: BTreeMap<Round, (BTreeSet<ValidatorIndex>, u64)>,
+    /// The highest round each validator voted in, for the round skip.
+    max_round_of: BTreeMap<ValidatorIndex, (Round, u64)>,
 }
 
 impl VoteKeeper {
@@ -75,24 +91,40 @@ impl VoteKeeper {
         let v = sv.vote;
         let power = set.get(v.validator).map_or(0, |x| x.power);
         let tally = self.tallies.entry((v.round, v.kind)).or_default();
-        if let Some(prev) = tally.by_validator.get(&v.validator) {
-            if prev.vote == v {
+        if let Some(prev) = tally.by_validator.get_mut(&v.validator) {
+            if prev.iter().any(|p| p.vote == v) {
                 return AddOutcome::Duplicate;
             }
-            return AddOutcome::Conflict(Box::new(Evidence {
+            let evidence = Evidence {
                 validator: v.validator,
-                vote_a: *prev,
+                vote_a: prev[0],
                 vote_b: sv,
-            }));
+            };
+            if prev.len() < MAX_VOTES_PER_SLOT {
+                prev.push(sv);
+                *tally.power_for.entry(v.value).or_default() += power;
+            }
+            return AddOutcome::Conflict(Box::new(evidence));
         }
-        tally.by_validator.insert(v.validator, sv);
+        tally.by_validator.insert(v.validator, vec![sv]);
         *tally.power_for.entry(v.value).or_default() += power;
         tally.power += power;
         let voters = self.voters.entry(v.round).or_default();
         if voters.0.insert(v.validator) {
             voters.1 += power;
         }
+        let top = self.max_round_of.entry(v.validator).or_insert((v.round, power));
+        top.0 = top.0.max(v.round);
         AddOutcome::Added
+    }
+
+    /// True when exactly this signed vote (same signature bytes) was already
+    /// counted: it was verified then, so it need not be verified again.
+    pub(crate) fn contains_exact(&self, sv: &SignedVote) -> bool {
+        self.tallies
+            .get(&(sv.vote.round, sv.vote.kind))
+            .and_then(|t| t.by_validator.get(&sv.vote.validator))
+            .is_some_and(|votes| votes.contains(sv))
     }
 
     /// The power that voted `value` in `round` at `kind`.
@@ -122,12 +154,36 @@ impl VoteKeeper {
         self.voters.get(&round).map_or(0, |v| v.1)
     }
 
-    /// Rounds above `round` that someone voted in, lowest first.
-    pub(crate) fn rounds_above(&self, round: Round) -> impl Iterator<Item = Round> + '_ {
-        self.voters
-            .range(round.next()..)
-            .map(|(r, _)| *r)
-            .filter(move |r| *r > round)
+    /// The highest round `r` such that validators holding at least
+    /// `honest_power` have voted in round `r` or later: at least one honest
+    /// validator has reached it, so it is safe and useful to join.
+    pub(crate) fn skip_target(&self, honest_power: u64) -> Option<Round> {
+        let mut tops: Vec<(Round, u64)> = self.max_round_of.values().copied().collect();
+        tops.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let mut power = 0u64;
+        for (round, p) in tops {
+            power = power.saturating_add(p);
+            if power >= honest_power {
+                return Some(round);
+            }
+        }
+        None
+    }
+
+    /// The prevotes for `value` in `round`: a proof-of-lock to forward with
+    /// a re-proposal.
+    pub(crate) fn prevotes_for(&self, round: Round, value: BlockHash) -> Vec<SignedVote> {
+        self.tallies
+            .get(&(round, VoteKind::Prevote))
+            .map(|t| {
+                t.by_validator
+                    .values()
+                    .flatten()
+                    .filter(|sv| sv.vote.value == Some(value))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Rounds with precommits, for the decision rule.
@@ -145,6 +201,7 @@ impl VoteKeeper {
             .map(|t| {
                 t.by_validator
                     .values()
+                    .flatten()
                     .filter(|sv| sv.vote.value == Some(value))
                     .copied()
                     .collect()
@@ -213,9 +270,15 @@ mod tests {
         };
         assert!(ev.is_conflict());
         assert_eq!((ev.vote_a, ev.vote_b), (first, second));
+        // Counted once overall, but towards both values it signed.
         assert_eq!(vk.power_any(Round(2), VoteKind::Prevote), 1);
+        assert_eq!(vk.power_for(Round(2), VoteKind::Prevote, None), 1);
+        assert_eq!(vk.power_for(Round(2), VoteKind::Prevote, Some(BlockHash([1; 32]))), 1);
         assert_eq!(vk.round_power(Round(2)), 1);
-        assert_eq!(vk.rounds_above(Round(0)).collect::<Vec<_>>(), vec![Round(2)]);
-        assert_eq!(vk.rounds_above(Round(2)).count(), 0);
+        assert_eq!(vk.skip_target(1), Some(Round(2)));
+        assert_eq!(vk.skip_target(2), None);
+        vk.add(vote(&keys, 1, 5, None), &set);
+        assert_eq!(vk.skip_target(2), Some(Round(2)));
+        assert_eq!(vk.skip_target(1), Some(Round(5)));
     }
 }

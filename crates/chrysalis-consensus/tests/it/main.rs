@@ -1,0 +1,6 @@
+//! Simulation tests of chrysalis-consensus over chrysalis-sim.
+
+mod checker;
+mod node;
+mod scenario;
+mod sim_tests;

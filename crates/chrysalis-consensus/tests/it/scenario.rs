@@ -1,0 +1,307 @@
+//! Seeded scenarios: a validator set, Byzantine roles, and a fault schedule
+//! drawn from the seed, run to stabilisation with the checker after every step.
+
+use crate::checker::{Checker, check_progress};
+use crate::node::{Byzantine, Node, tx_valid};
+use chrysalis_consensus::{
+    EngineConfig, Height, SigningKey, Validator, ValidatorIndex, ValidatorSet,
+};
+use chrysalis_sim::{Faults, Pid, Sim, SimFailure, SimRng};
+
+/// Which engine build runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Variant {
+    Correct,
+    /// BROKEN: n = 3f accepted, quorum n − f.
+    ThreeF,
+    /// BROKEN: quorum n/2 + 1.
+    HalfQuorum,
+    /// BROKEN: signatures not checked.
+    SkipSignatures,
+}
+
+/// Who is in the run and how they misbehave.
+#[derive(Clone, Debug)]
+pub(crate) struct Setup {
+    pub validators: usize,
+    /// Validators that run a second instance with the same key.
+    pub twins: Vec<usize>,
+    pub byzantine: Vec<(usize, Byzantine)>,
+    /// Validators whose disk is wiped once during the run (amnesia).
+    pub amnesia: Vec<usize>,
+    pub variant: Variant,
+    /// The faulty power the set is declared to tolerate (ThreeF uses it).
+    pub declared_f: u64,
+}
+
+pub(crate) fn keys(n: usize) -> Vec<SigningKey> {
+    (0..n)
+        .map(|i| {
+            let mut seed = [0x5A; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            SigningKey::from(seed)
+        })
+        .collect()
+}
+
+pub(crate) fn validator_set(setup: &Setup, keys: &[SigningKey]) -> ValidatorSet {
+    let vals: Vec<Validator> = keys
+        .iter()
+        .map(|k| Validator {
+            key: k.verification_key(),
+            power: 1,
+        })
+        .collect();
+    match setup.variant {
+        Variant::Correct | Variant::SkipSignatures => {
+            ValidatorSet::tolerating(vals, setup.declared_f).expect("a valid set")
+        }
+        Variant::ThreeF => ValidatorSet::broken_three_f(vals, setup.declared_f).expect("set"),
+        Variant::HalfQuorum => ValidatorSet::broken_half_quorum(vals).expect("set"),
+    }
+}
+
+pub(crate) fn config(variant: Variant) -> EngineConfig {
+    let mut c = EngineConfig::default();
+    c.tx_valid = tx_valid;
+    c.timeout_propose_ms = 100;
+    c.timeout_prevote_ms = 50;
+    c.timeout_precommit_ms = 50;
+    c.timeout_delta_ms = 10;
+    c.rebroadcast_ms = 100;
+    c.mempool.max_block_txs = 64;
+    if variant == Variant::SkipSignatures {
+        c = c.broken_skip_signatures();
+    }
+    c
+}
+
+/// Builds the processes: validator `i` is pid `i`; twins follow.
+pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, ValidatorSet) {
+    let keys = keys(setup.validators);
+    let set = validator_set(setup, &keys);
+    let n_pids = (setup.validators + setup.twins.len()) as u32;
+    let cfg = config(setup.variant);
+    let mut procs = Vec::new();
+    let roles = (0..setup.validators).chain(setup.twins.iter().copied());
+    for (pid, v) in roles.enumerate() {
+        let byz = setup
+            .byzantine
+            .iter()
+            .find(|(i, _)| *i == v)
+            .map(|(_, b)| *b)
+            .unwrap_or_default();
+        let twin = setup.twins.contains(&v);
+        procs.push(Node::new(
+            ValidatorIndex(v as u16),
+            keys[v].clone(),
+            set.clone(),
+            cfg.clone(),
+            Pid(pid as u32),
+            n_pids,
+            byz,
+            twin,
+        ));
+    }
+    (Sim::new(seed, procs, faults), set)
+}
+
+/// One fault the schedule applies.
+#[derive(Clone, Debug)]
+enum Action {
+    Partition(Vec<Vec<Pid>>),
+    OneWay(Vec<Pid>, Vec<Pid>),
+    Crash(Pid),
+    Wipe(Pid),
+    Restart(Pid),
+    Heal,
+    Net(Faults),
+}
+
+fn random_faults(rng: &mut SimRng) -> Faults {
+    Faults {
+        loss: [0.0, 0.05, 0.2][rng.below(3) as usize],
+        duplicate: [0.0, 0.1][rng.below(2) as usize],
+        min_delay_ms: 1,
+        max_delay_ms: [5, 40, 150][rng.below(3) as usize],
+    }
+}
+
+fn random_split(rng: &mut SimRng, pids: &[Pid]) -> (Vec<Pid>, Vec<Pid>) {
+    let mut all = pids.to_vec();
+    rng.shuffle(&mut all);
+    let cut = 1 + rng.below(all.len() as u64 - 1) as usize;
+    let b = all.split_off(cut);
+    (all, b)
+}
+
+/// The fault schedule for the faulty period `[0, heal_ms)`.
+fn schedule(rng: &mut SimRng, setup: &Setup, n_pids: usize, heal_ms: u64) -> Vec<(u64, Action)> {
+    let pids: Vec<Pid> = (0..n_pids as u32).map(Pid).collect();
+    let mut out = vec![(0, Action::Net(random_faults(rng)))];
+    for v in &setup.amnesia {
+        let t = rng.between(100, heal_ms / 2);
+        out.push((t, Action::Wipe(Pid(*v as u32))));
+        out.push((t + rng.between(50, 500), Action::Restart(Pid(*v as u32))));
+    }
+    for _ in 0..rng.between(1, 4) {
+        let t = rng.below(heal_ms);
+        let action = match rng.below(5) {
+            0 => {
+                let (a, b) = random_split(rng, &pids);
+                Action::Partition(vec![a, b])
+            }
+            1 => {
+                let (a, b) = random_split(rng, &pids);
+                Action::OneWay(a, b)
+            }
+            2 => Action::Heal,
+            3 => Action::Net(random_faults(rng)),
+            _ => {
+                let p = pids[rng.below(n_pids as u64) as usize];
+                out.push((t + rng.between(50, 800), Action::Restart(p)));
+                Action::Crash(p)
+            }
+        };
+        out.push((t, action));
+    }
+    out.sort_by_key(|(t, _)| *t);
+    out
+}
+
+fn apply(sim: &mut Sim<Node>, action: Action) {
+    match action {
+        Action::Partition(groups) => sim.partition(&groups),
+        Action::OneWay(a, b) => sim.block_one_way(&a, &b),
+        Action::Crash(p) => sim.crash(p),
+        Action::Wipe(p) => sim.wipe(p),
+        Action::Restart(p) => {
+            if !sim.is_up(p) {
+                sim.restart(p)
+            }
+        }
+        Action::Heal => sim.heal(),
+        Action::Net(f) => sim.set_faults(f),
+    }
+}
+
+/// What a run produced.
+pub(crate) struct Outcome {
+    pub trace: [u8; 32],
+    pub max_height: Height,
+    pub disagreements: u32,
+    pub steps: u64,
+    pub delivered: u64,
+}
+
+/// Runs one seed: faults until `heal_ms`, then a healed, reliable network
+/// until `heal_ms + settle_ms`, checking invariants after every step and
+/// progress at the end (unless `allow_disagreement`, where only safety with
+/// evidence is judged).
+pub(crate) fn run(
+    seed: u64,
+    setup: &Setup,
+    heal_ms: u64,
+    settle_ms: u64,
+    allow_disagreement: bool,
+) -> Result<Outcome, SimFailure> {
+    run_with(seed, setup, heal_ms, settle_ms, allow_disagreement, |_| {})
+}
+
+/// [`run`], calling `inspect` at the heal and at the end.
+pub(crate) fn run_inspect(
+    seed: u64,
+    setup: &Setup,
+    heal_ms: u64,
+    settle_ms: u64,
+    inspect: impl Fn(&Sim<Node>),
+) -> Result<Outcome, SimFailure> {
+    run_with(seed, setup, heal_ms, settle_ms, false, inspect)
+}
+
+fn run_with(
+    seed: u64,
+    setup: &Setup,
+    heal_ms: u64,
+    settle_ms: u64,
+    allow_disagreement: bool,
+    inspect: impl Fn(&Sim<Node>),
+) -> Result<Outcome, SimFailure> {
+    let mut rng = SimRng::new(seed ^ 0xC0_05E7_5A05);
+    let n_pids = setup.validators + setup.twins.len();
+    let plan = schedule(&mut rng, setup, n_pids, heal_ms);
+    let (mut sim, set) = build(seed, setup, Faults::default());
+    let mut checker = Checker::new(set, n_pids);
+    checker.allow_disagreement_with_evidence = allow_disagreement;
+    for (t, action) in plan.into_iter().filter(|(t, _)| *t < heal_ms) {
+        sim.run_until(t, |s| checker.check(s))?;
+        apply(&mut sim, action);
+    }
+    sim.run_until(heal_ms, |s| checker.check(s))?;
+    sim.heal();
+    sim.set_faults(Faults::default());
+    for p in (0..n_pids as u32).map(Pid) {
+        if !sim.is_up(p) {
+            sim.restart(p);
+        }
+    }
+    let base = Checker::max_height(&sim);
+    inspect(&sim);
+    sim.run_until(heal_ms + settle_ms, |s| checker.check(s))?;
+    inspect(&sim);
+    if !allow_disagreement {
+        check_progress(&sim, base, 2).map_err(|m| sim.failure(m))?;
+    }
+    Ok(Outcome {
+        trace: sim.trace_hash(),
+        max_height: Checker::max_height(&sim),
+        disagreements: checker.disagreements,
+        steps: sim.stats().steps,
+        delivered: sim.stats().delivered,
+    })
+}
+
+/// The mixed family: n = 4 (f = 1) or n = 7 (f = 2), at most f faulty
+/// validators drawn from every Byzantine flavour, twins and amnesia, plus
+/// random network faults, partitions and crashes of anyone.
+pub(crate) fn mixed_setup(seed: u64) -> Setup {
+    let mut rng = SimRng::new(seed ^ 0x5E7_0F5E7);
+    let (validators, f) = if rng.below(4) == 0 { (7, 2) } else { (4, 1) };
+    let mut setup = Setup {
+        validators,
+        twins: vec![],
+        byzantine: vec![],
+        amnesia: vec![],
+        variant: Variant::Correct,
+        declared_f: f as u64,
+    };
+    let mut culprits: Vec<usize> = (0..validators).collect();
+    rng.shuffle(&mut culprits);
+    for &v in &culprits[..f] {
+        let b = match rng.below(9) {
+            0 => continue,
+            1 => Byzantine { silent: true, ..Default::default() },
+            2 => Byzantine { equivocate: true, ..Default::default() },
+            3 => Byzantine { double_vote: true, ..Default::default() },
+            4 => Byzantine { forge: true, ..Default::default() },
+            5 => Byzantine { replay: true, ..Default::default() },
+            6 => {
+                setup.twins.push(v);
+                continue;
+            }
+            7 => {
+                setup.amnesia.push(v);
+                continue;
+            }
+            _ => Byzantine {
+                equivocate: true,
+                double_vote: true,
+                forge: true,
+                replay: true,
+                silent: false,
+            },
+        };
+        setup.byzantine.push((v, b));
+    }
+    setup
+}

@@ -1,0 +1,77 @@
+//! The seed suites: the correct engine under every fault, the broken
+//! variants caught, replay determinism.
+
+use crate::node::Byzantine;
+use crate::scenario::{Setup, Variant, mixed_setup, run};
+
+/// Seeds per suite: `CHRYSALIS_SOAK_SEEDS` (total over the four mixed
+/// suites) or 1,000 by default.
+fn seeds_per_suite() -> u64 {
+    std::env::var("CHRYSALIS_SOAK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1_000)
+        / 4
+}
+
+const HEAL_MS: u64 = 1_500;
+const SETTLE_MS: u64 = 2_500;
+
+fn mixed_suite(part: u64) {
+    let per = seeds_per_suite();
+    for seed in part * per..(part + 1) * per {
+        let setup = mixed_setup(seed);
+        if let Err(e) = run(seed, &setup, HEAL_MS, SETTLE_MS, false) {
+            panic!("{e}\n  setup: {setup:?}\n  replay: scenario::run({seed}, &mixed_setup({seed}), ..)");
+        }
+    }
+}
+
+#[test]
+fn mixed_faults_seeds_part_0() {
+    mixed_suite(0);
+}
+
+#[test]
+fn mixed_faults_seeds_part_1() {
+    mixed_suite(1);
+}
+
+#[test]
+fn mixed_faults_seeds_part_2() {
+    mixed_suite(2);
+}
+
+#[test]
+fn mixed_faults_seeds_part_3() {
+    mixed_suite(3);
+}
+
+#[test]
+fn same_seed_same_trace_hash() {
+    let setup = mixed_setup(7);
+    let a = run(7, &setup, HEAL_MS, SETTLE_MS, false).unwrap();
+    let b = run(7, &setup, HEAL_MS, SETTLE_MS, false).unwrap();
+    assert_eq!(a.trace, b.trace);
+    assert_eq!(a.max_height, b.max_height);
+    let c = run(8, &setup, HEAL_MS, SETTLE_MS, false).unwrap();
+    assert_ne!(a.trace, c.trace);
+}
+
+/// `CHRYSALIS_DEBUG_SEED=<seed> cargo test -p chrysalis-consensus --test it debug_seed -- --nocapture`
+/// prints each node's final state for a mixed-family seed.
+#[test]
+fn debug_seed() {
+    let Some(seed) = std::env::var("CHRYSALIS_DEBUG_SEED").ok().and_then(|s| s.parse().ok()) else {
+        return;
+    };
+    let setup = mixed_setup(seed);
+    let result = crate::scenario::run_inspect(seed, &setup, HEAL_MS, SETTLE_MS, |sim| {
+        for pid in sim.pids() {
+            let n = sim.process(pid);
+            let desc = n.engine.as_ref().map(|e| e.describe()).unwrap_or_default();
+            eprintln!("{pid} up={} log={} {desc}", sim.is_up(pid), n.height());
+        }
+    });
+    eprintln!("{setup:?}\n{:?}", result.err());
+}
