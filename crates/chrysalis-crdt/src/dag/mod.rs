@@ -13,6 +13,8 @@
 //! implies all its ancestors', the walk costs time proportional to what is
 //! missing, not to the history.
 
+mod gc;
+
 use crate::actor::{FastHasher, fast_hasher};
 use crate::{Crdt, DeltaCrdt};
 use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
@@ -185,6 +187,9 @@ pub struct MerkleDag<V> {
     /// Nodes received before their parents: held until the parents arrive.
     /// A local buffer, not part of the state or its encoding.
     orphans: HashMap<Hash, DagNode<V>, FastHasher>,
+    /// Parents cited by nodes here that [`MerkleDag::gc`] dropped: the DAG
+    /// is closed under parents down to this floor (empty until a gc).
+    floor: BTreeSet<Hash>,
 }
 
 impl<V: Clone + Encode + Decode> Default for MerkleDag<V> {
@@ -200,6 +205,7 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             nodes: HashMap::with_hasher(fast_hasher()),
             heads: BTreeSet::new(),
             orphans: HashMap::with_hasher(fast_hasher()),
+            floor: BTreeSet::new(),
         }
     }
 
@@ -256,6 +262,9 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             return Err(DagError::UnsortedParents);
         }
         let hash = node.hash();
+        if self.nodes.contains_key(&hash) {
+            return Ok(hash);
+        }
         if let Some(parent) = node.parents().iter().find(|p| !self.nodes.contains_key(p)) {
             return Err(DagError::MissingParent {
                 node: hash,
@@ -294,8 +303,9 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
             if have(&hash) || !visited.insert(hash) {
                 continue;
             }
-            stack.push((hash, true));
+            // Below the floor (collected here) there is nothing to send.
             if let Some(node) = self.nodes.get(&hash) {
+                stack.push((hash, true));
                 // A parent already visited is skipped when popped.
                 stack.extend(node.parents().iter().map(|p| (*p, false)));
             }
@@ -328,7 +338,7 @@ impl<V: Clone + Encode + Decode> MerkleDag<V> {
                 .values()
                 .map(|n| n.parents.heap_bytes())
                 .sum::<usize>()
-            + self.heads.len() * 48
+            + (self.heads.len() + self.floor.len()) * 48
     }
 
     /// Moves every buffered orphan whose parents have arrived into the DAG.
@@ -365,7 +375,15 @@ impl<V: Clone + Encode + Decode> Crdt for MerkleDag<V> {
         // Orphans are a local buffer, not state: adopting them here would
         // make the result depend on which side held them. They are adopted
         // by the next `apply_delta` or `adopt_orphans`.
-        let mut stack: Vec<Hash> = other.heads.iter().copied().collect();
+        // Their heads we lack will be heads here (none of our nodes can cite
+        // a node we lacked); their heads we hold may be cited here already.
+        let new_heads: Vec<Hash> = other
+            .heads
+            .iter()
+            .filter(|h| !self.nodes.contains_key(*h))
+            .copied()
+            .collect();
+        let mut stack = new_heads.clone();
         let mut inserted = false;
         while let Some(hash) = stack.pop() {
             let Entry::Vacant(slot) = self.nodes.entry(hash) else {
@@ -379,19 +397,19 @@ impl<V: Clone + Encode + Decode> Crdt for MerkleDag<V> {
             inserted = true;
         }
         if inserted {
-            self.settle_heads_after_merge(other);
+            self.settle_heads_after_merge(other, new_heads);
         }
     }
 }
 
 impl<V> MerkleDag<V> {
     /// After copying every node of `other` missing here: our heads that
-    /// `other` holds as an inner node are now cited, and `other`'s heads are
-    /// heads here (none of our nodes can cite a node we lacked).
-    fn settle_heads_after_merge(&mut self, other: &Self) {
+    /// `other` holds as an inner node are now cited by a node copied in, and
+    /// `other`'s heads that were missing here are heads.
+    fn settle_heads_after_merge(&mut self, other: &Self, new_heads: Vec<Hash>) {
         self.heads
             .retain(|h| !other.nodes.contains_key(h) || other.heads.contains(h));
-        self.heads.extend(other.heads.iter().copied());
+        self.heads.extend(new_heads);
     }
 }
 
@@ -419,7 +437,8 @@ impl<V: Clone + Encode + Decode> DeltaCrdt for MerkleDag<V> {
 }
 
 impl<V: Encode> Encode for MerkleDag<V> {
-    /// The nodes sorted by hash; heads are derived, orphans are not state.
+    /// The nodes sorted by hash, then the floor; heads are derived, orphans
+    /// are not state.
     fn encode(&self, w: &mut Writer) {
         let mut hashes: Vec<&Hash> = self.nodes.keys().collect();
         hashes.sort_unstable();
@@ -427,6 +446,7 @@ impl<V: Encode> Encode for MerkleDag<V> {
         for h in hashes {
             w.put(&self.nodes[h]);
         }
+        w.put(&self.floor);
     }
 }
 
@@ -446,28 +466,43 @@ impl<V: Clone + Encode + Decode> Decode for MerkleDag<V> {
             }
             nodes.push((hash, node));
         }
+        let floor: Vec<Hash> = r.get()?;
+        if floor.windows(2).any(|p| p[0] >= p[1]) {
+            return Err(DecodeError::NonCanonical {
+                offset: r.offset(),
+                reason: "a dag's floor must be strictly increasing",
+            });
+        }
         let mut dag = Self::new();
         let present: HashSet<Hash, FastHasher> = nodes.iter().map(|(h, _)| *h).collect();
         let mut cited: HashSet<Hash, FastHasher> = HashSet::with_hasher(fast_hasher());
+        let mut below: BTreeSet<Hash> = BTreeSet::new();
         for (_, node) in &nodes {
             for p in node.parents() {
                 if !present.contains(p) {
-                    return Err(DecodeError::Invalid {
-                        what: "merkle dag",
-                        reason: "a node cites a parent that is not in the dag",
-                    });
+                    below.insert(*p);
                 }
                 cited.insert(*p);
             }
         }
+        // Closed under parents down to the floor, and the floor is exactly
+        // the parents cited but absent.
+        if below.len() != floor.len() || !below.iter().eq(floor.iter()) {
+            return Err(DecodeError::Invalid {
+                what: "merkle dag",
+                reason: "a node cites a parent that is neither in the dag nor on its floor",
+            });
+        }
         dag.heads = present.difference(&cited).copied().collect();
         dag.nodes = nodes.into_iter().collect();
+        dag.floor = below;
         Ok(dag)
     }
 }
 
 impl<V: Encode> PartialEq for MerkleDag<V> {
-    /// Equal when they hold the same nodes.
+    /// Equal when they hold the same nodes (so a collected DAG differs from
+    /// one that still holds its history; compare heads for the value).
     fn eq(&self, other: &Self) -> bool {
         self.nodes.len() == other.nodes.len()
             && self.nodes.keys().all(|h| other.nodes.contains_key(h))

@@ -7,6 +7,7 @@
 
 mod differential;
 mod fuzz_smoke;
+mod gc;
 mod laws;
 mod model;
 mod resolution;
