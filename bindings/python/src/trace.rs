@@ -1,5 +1,7 @@
 //! `chrysalis.TraceNode`: a frozen view of one immutable ledger record.
 
+use std::cell::RefCell;
+
 use chrysalis_ledger::{NodeError, Payload, TraceKind, TraceNode};
 use chrysalis_types::{AgentId, Timestamp, TraceId};
 use pyo3::exceptions::PyTypeError;
@@ -28,6 +30,43 @@ pub(crate) fn trace_id(bytes: &[u8]) -> PyResult<TraceId> {
     Ok(TraceId::new(raw))
 }
 
+/// How many kind strings each thread remembers (direct-mapped by address).
+const KIND_CACHE_SLOTS: usize = 16;
+
+/// One cache slot: a kind `str` object (kept alive) and its kind.
+type KindSlot = Option<(Py<PyString>, TraceKind)>;
+
+thread_local! {
+    /// Recently seen kind `str` objects and their validated [`TraceKind`].
+    /// Python code passes the same few kind literals over and over; holding a
+    /// reference keeps each object alive, so the same address is the same
+    /// immutable string and its kind is reused without reading or checking
+    /// the text again.
+    static KIND_CACHE: RefCell<[KindSlot; KIND_CACHE_SLOTS]> =
+        const { RefCell::new([const { None }; KIND_CACHE_SLOTS]) };
+}
+
+/// The validated kind for a Python `str`, from the cache when this very
+/// object was seen before.
+pub(crate) fn trace_kind(kind: &Bound<'_, PyString>) -> PyResult<TraceKind> {
+    let address = kind.as_ptr() as usize;
+    let slot = (address >> 4) % KIND_CACHE_SLOTS;
+    let hit = KIND_CACHE.with_borrow(|cache| match &cache[slot] {
+        Some((seen, k)) if seen.as_ptr() == kind.as_ptr() => Some(k.clone()),
+        _ => None,
+    });
+    if let Some(k) = hit {
+        return Ok(k);
+    }
+    let k = TraceKind::new(&kind.to_cow()?).map_err(node_error)?;
+    let entry = (kind.clone().unbind(), k.clone());
+    // The old entry (if any) is dropped after the borrow ends: dropping a
+    // str can run no Python code, but keep the borrow short all the same.
+    let old = KIND_CACHE.with_borrow_mut(|cache| cache[slot].replace(entry));
+    drop(old);
+    Ok(k)
+}
+
 /// One immutable record of the trace ledger.
 ///
 /// `TraceNode(origin, physical_ms, kind, payload=b"", parents=(), logical=0)`:
@@ -54,19 +93,19 @@ impl PyTraceNode {
     fn new(
         origin: &[u8],
         physical_ms: u64,
-        kind: &str,
+        kind: &Bound<'_, PyString>,
         payload: Option<&Bound<'_, PyAny>>,
         parents: Option<&Bound<'_, PyAny>>,
         logical: u32,
     ) -> PyResult<PyTraceNode> {
-        let kind = TraceKind::new(kind).map_err(node_error)?;
+        let kind = trace_kind(kind)?;
         let timestamp = Timestamp::new(physical_ms, logical);
         let mut builder = TraceNode::builder(agent_id(origin)?, timestamp, kind);
         if let Some(payload) = payload {
-            builder = if let Ok(text) = payload.cast::<PyString>() {
-                builder.payload_json(text.to_cow()?)
-            } else if let Ok(bytes) = payload.cast::<PyBytes>() {
+            builder = if let Ok(bytes) = payload.cast::<PyBytes>() {
                 builder.payload_bytes(bytes.as_bytes())
+            } else if let Ok(text) = payload.cast::<PyString>() {
+                builder.payload_json(text.to_cow()?)
             } else {
                 return Err(PyTypeError::new_err("payload must be bytes or str (JSON)"));
             };

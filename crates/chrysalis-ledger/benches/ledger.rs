@@ -104,6 +104,17 @@ fn proofs(c: &mut Criterion) {
 fn node_creation(c: &mut Criterion) {
     let kind = TraceKind::new("agent.tool_call").expect("valid kind");
     let mut group = c.benchmark_group("trace_node");
+    // The floor: the one SHA-256 call over the same leaf input (0x00, then
+    // the node's 121-byte encoding: three compressions), already in a buffer.
+    let node = TraceNode::builder(AgentId::new([1; 16]), Timestamp::new(1, 2), kind.clone())
+        .payload_bytes([7u8; 64])
+        .build()
+        .expect("valid node");
+    let mut leaf_input = vec![0u8];
+    leaf_input.extend_from_slice(node.encoding());
+    group.bench_function("sha256_of_the_same_leaf_input", |b| {
+        b.iter(|| black_box(Sha256::digest(black_box(&leaf_input))))
+    });
     group.bench_function("build_64B_payload", |b| {
         b.iter_batched(
             || kind.clone(),

@@ -83,6 +83,9 @@ pub fn hash_from_slice(bytes: &[u8]) -> Result<Hash, ProofError> {
         .map_err(|_| ProofError::BadHashLength { len: bytes.len() })
 }
 
+/// The byte RFC 6962 puts before a leaf's data when hashing it.
+pub const LEAF_PREFIX: u8 = 0x00;
+
 /// The RFC 6962 leaf hash: `SHA-256(0x00 || data)`.
 pub fn leaf_hash(data: &[u8]) -> Hash {
     // Small leaves (every TraceNode with a modest payload) hash in one

@@ -4,10 +4,16 @@
 //! `SHA-256(0x00 || encoding)`, so the id that names a node is also the leaf
 //! hash the Merkle tree commits to: one hash per node serves both, and a node
 //! can never be swapped for another under the same id.
+//!
+//! Building a node writes that leaf input once, into one exactly sized
+//! buffer, and hashes it in one call: the node keeps the buffer, so its
+//! canonical encoding costs no second allocation or copy (see
+//! [`TraceNodeBuilder::build`]).
 
 use crate::merkle::{self, Hash};
-use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
+use chrysalis_types::codec::{Decode, DecodeError, Encode, FORMAT_VERSION, Reader, Writer};
 use chrysalis_types::{AgentId, Timestamp, TraceId};
+use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 
@@ -59,9 +65,10 @@ pub enum NodeError {
 /// `"covenant.decision"` or `"agent.tool_call"`.
 ///
 /// Validated on construction and on decode: 1 to [`MAX_KIND_BYTES`] bytes of
-/// `[a-z0-9._/-]`, starting with a lowercase letter.
+/// `[a-z0-9._/-]`, starting with a lowercase letter. The name is shared, so
+/// cloning a kind (once per node built, once per index entry) never copies it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TraceKind(String);
+pub struct TraceKind(Arc<str>);
 
 impl TraceKind {
     /// A kind from its name, validated.
@@ -83,7 +90,7 @@ impl TraceKind {
         if !name.bytes().all(allowed) {
             return Err(bad("only a-z, 0-9, '.', '_', '/' and '-' are allowed"));
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self(Arc::from(name)))
     }
 
     /// The kind's name.
@@ -113,7 +120,7 @@ impl std::str::FromStr for TraceKind {
 
 impl Encode for TraceKind {
     fn encode(&self, w: &mut Writer) {
-        w.put(self.0.as_str());
+        w.put(self.as_str());
     }
 }
 
@@ -219,8 +226,10 @@ pub struct TraceNode {
     kind: TraceKind,
     payload: Payload,
     parents: Vec<TraceId>,
-    /// The canonical encoding, kept from hashing: appends store it as is.
-    encoding: Arc<[u8]>,
+    /// `0x00 || canonical encoding`: the RFC 6962 leaf input the id hashes.
+    /// Kept whole so building needs one buffer; [`TraceNode::encoding`] is
+    /// everything after the first byte, and appends store it as is.
+    leaf_input: Box<[u8]>,
 }
 
 impl TraceNode {
@@ -269,15 +278,18 @@ impl TraceNode {
     /// The canonical encoding (format-version byte, then the fields): the
     /// bytes stored in the log and hashed into the id.
     pub fn encoding(&self) -> &[u8] {
-        &self.encoding
+        &self.leaf_input[1..]
     }
 
     /// Decodes a node from its canonical encoding, refusing anything else,
     /// and computes its id from the bytes.
     pub fn from_encoding(bytes: &[u8]) -> Result<Self, NodeError> {
         let Fields(mut node) = Fields::from_bytes(bytes)?;
-        node.id = TraceId::new(merkle::leaf_hash(bytes));
-        node.encoding = Arc::from(bytes);
+        let mut leaf_input = Vec::with_capacity(bytes.len() + 1);
+        leaf_input.push(merkle::LEAF_PREFIX);
+        leaf_input.extend_from_slice(bytes);
+        node.id = TraceId::new(Sha256::digest(&leaf_input).into());
+        node.leaf_input = leaf_input.into_boxed_slice();
         Ok(node)
     }
 
@@ -344,7 +356,7 @@ impl Decode for Fields {
             kind,
             payload,
             parents,
-            encoding: Arc::from(&[][..]),
+            leaf_input: Box::default(),
         }))
     }
 }
@@ -393,6 +405,12 @@ impl TraceNodeBuilder {
 
     /// Validates the node and computes its id. Parents are sorted and
     /// deduplicated (a set), so the same links always hash the same.
+    ///
+    /// The leaf input (`0x00`, then the canonical encoding) is written once
+    /// into a buffer of exactly its size and hashed in one call; the node
+    /// keeps that buffer as its encoding. (Encoding through a growing
+    /// [`Writer`] and copying the result cost five reallocations and a copy,
+    /// more than the hash itself.)
     pub fn build(mut self) -> Result<TraceNode, NodeError> {
         self.payload.check_len()?;
         self.parents.sort_unstable();
@@ -403,20 +421,65 @@ impl TraceNodeBuilder {
                 max: MAX_PARENTS,
             });
         }
-        let mut node = TraceNode {
-            id: TraceId::default(),
+        let leaf_input = leaf_input(
+            &self.origin,
+            self.timestamp,
+            &self.kind,
+            &self.payload,
+            &self.parents,
+        );
+        Ok(TraceNode {
+            id: TraceId::new(Sha256::digest(&leaf_input).into()),
             origin: self.origin,
             timestamp: self.timestamp,
             kind: self.kind,
             payload: self.payload,
             parents: self.parents,
-            encoding: Arc::from(&[][..]),
-        };
-        let encoding = node.to_bytes();
-        node.id = TraceId::new(merkle::leaf_hash(&encoding));
-        node.encoding = Arc::from(encoding);
-        Ok(node)
+            leaf_input,
+        })
     }
+}
+
+/// `0x00 || FORMAT_VERSION || fields`, byte for byte what
+/// `merkle::leaf_hash(&node.to_bytes())` hashes, in one exact allocation.
+/// Lengths fit the `u32` prefixes: the builder's limits are far below.
+fn leaf_input(
+    origin: &AgentId,
+    timestamp: Timestamp,
+    kind: &TraceKind,
+    payload: &Payload,
+    parents: &[TraceId],
+) -> Box<[u8]> {
+    let (tag, body) = match payload {
+        Payload::Bytes(b) => (0u8, b.as_slice()),
+        Payload::Json(s) => (1u8, s.as_bytes()),
+    };
+    let kind = kind.as_str().as_bytes();
+    let len = 2 + 16 + 12 + (4 + kind.len()) + (1 + 4 + body.len()) + (4 + 32 * parents.len());
+    let mut out = Vec::with_capacity(len);
+    out.push(merkle::LEAF_PREFIX);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(origin.as_bytes());
+    out.extend_from_slice(&timestamp.physical_ms().to_le_bytes());
+    out.extend_from_slice(&timestamp.logical().to_le_bytes());
+    out.extend_from_slice(&prefix(kind.len()));
+    out.extend_from_slice(kind);
+    out.push(tag);
+    out.extend_from_slice(&prefix(body.len()));
+    out.extend_from_slice(body);
+    out.extend_from_slice(&prefix(parents.len()));
+    for parent in parents {
+        out.extend_from_slice(parent.as_bytes());
+    }
+    debug_assert_eq!(out.len(), len);
+    out.into_boxed_slice()
+}
+
+/// A `u32` length prefix. Every caller's length is bounded by the node
+/// limits ([`MAX_PAYLOAD_BYTES`], [`MAX_KIND_BYTES`], [`MAX_PARENTS`]).
+fn prefix(len: usize) -> [u8; 4] {
+    let len = u32::try_from(len).expect("node limits keep lengths far below u32::MAX");
+    len.to_le_bytes()
 }
 
 #[cfg(test)]
@@ -500,6 +563,25 @@ mod tests {
                 // Anything accepted is canonical: it re-encodes to the same bytes.
                 prop_assert_eq!(node.encoding(), &bytes[..]);
             }
+        }
+
+        #[test]
+        fn build_hashes_exactly_the_canonical_encoding(
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            json in proptest::option::of("[ -~]{0,40}"),
+            ms in any::<u64>(),
+            logical in any::<u32>(),
+            parents in proptest::collection::vec(any::<[u8; 32]>(), 0..5),
+        ) {
+            let base = TraceNode::builder(AgentId::new([5; 16]), Timestamp::new(ms, logical), kind("k/x-1"));
+            let base = match json {
+                Some(text) => base.payload_json(text),
+                None => base.payload_bytes(payload),
+            };
+            let node = base.parents(parents.into_iter().map(TraceId::new)).build().unwrap();
+            // The exact-size writer and the generic codec agree byte for byte.
+            prop_assert_eq!(node.encoding(), &node.to_bytes()[..]);
+            prop_assert_eq!(*node.id().as_bytes(), merkle::leaf_hash(&node.to_bytes()));
         }
 
         #[test]
