@@ -94,6 +94,21 @@ fn bench_clocks(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
+        // The same two clocks, after `b` adopted `a`'s id table (as a clock
+        // decoded from a peer can, see `VectorClock::share_ids_with`).
+        let mut shared = b.clone();
+        shared.share_ids_with(&a);
+        group.bench_with_input(
+            BenchmarkId::new("chrysalis_shared_ids", n),
+            &n,
+            |bench, _| {
+                bench.iter_batched_ref(
+                    || a.clone(),
+                    |x| x.merge(black_box(&shared)),
+                    BatchSize::LargeInput,
+                )
+            },
+        );
         let bytes = vec![7u8; n as usize * 40];
         group.bench_with_input(BenchmarkId::new("memcpy_same_bytes", n), &n, |bench, _| {
             bench.iter_batched_ref(
@@ -386,6 +401,8 @@ fn config() -> Criterion {
 /// The bars as interleaved best-of-N ratios (see `support/interleaved.rs`).
 fn report_ratios() {
     let [(a, _), (b, _)] = clocks(1000);
+    let mut shared = b.clone();
+    shared.share_ids_with(&a);
     let bytes = vec![7u8; 1000 * 40];
     interleaved::report(
         "clock merge 1k actors vs memcpy of the same bytes",
@@ -397,6 +414,12 @@ fn report_ratios() {
                 |d| d.copy_from_slice(black_box(&bytes)),
             ),
             Contender::new("chrysalis", 64, || a.clone(), |x| x.merge(black_box(&b))),
+            Contender::new(
+                "chrysalis_shared_ids",
+                64,
+                || a.clone(),
+                |x| x.merge(black_box(&shared)),
+            ),
         ],
     );
     for overlap in [0, 50, 100] {

@@ -12,6 +12,7 @@ use crate::{Crdt, DeltaCrdt};
 use chrysalis_types::NodeId;
 use chrysalis_types::codec::{Decode, DecodeError, Encode, Reader, Writer};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// How two clocks relate in the causal partial order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,8 +30,11 @@ pub enum ClockOrdering {
 /// A version vector: per node, how many of its events have been seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct VectorClock {
-    /// Raw id bytes: slices of byte arrays compare with one `memcmp`.
-    ids: Vec<[u8; 32]>,
+    /// Raw id bytes, sorted: slices of byte arrays compare with one
+    /// `memcmp`. Shared between clocks over the same nodes (clones, and
+    /// clocks that merged and found the same ids), so such clocks skip the
+    /// comparison: see [`VectorClock::share_ids_with`].
+    ids: Arc<Vec<[u8; 32]>>,
     counters: Vec<u64>,
 }
 
@@ -79,7 +83,7 @@ impl VectorClock {
         match self.ids.binary_search(actor.as_bytes()) {
             Ok(i) => self.counters[i] = self.counters[i].max(counter),
             Err(i) => {
-                self.ids.insert(i, *actor.as_bytes());
+                self.ids_mut().insert(i, *actor.as_bytes());
                 self.counters.insert(i, counter);
             }
         }
@@ -91,7 +95,7 @@ impl VectorClock {
         let next = self.get(&actor).saturating_add(1);
         self.observe(actor, next);
         Self {
-            ids: vec![*actor.as_bytes()],
+            ids: Arc::new(vec![*actor.as_bytes()]),
             counters: vec![next],
         }
     }
@@ -145,7 +149,7 @@ impl VectorClock {
         let mut out = Self::new();
         for (id, counter) in self.iter() {
             if counter > other.get(&id) {
-                out.ids.push(*id.as_bytes());
+                out.ids_mut().push(*id.as_bytes());
                 out.counters.push(counter);
             }
         }
@@ -159,7 +163,7 @@ impl VectorClock {
         for (id, counter) in self.iter() {
             let low = counter.min(other.get(&id));
             if low > 0 {
-                out.ids.push(*id.as_bytes());
+                out.ids_mut().push(*id.as_bytes());
                 out.counters.push(low);
             }
         }
@@ -175,7 +179,26 @@ impl VectorClock {
         clocks.fold(first.clone(), |acc, c| acc.meet(c))
     }
 
-    /// Bytes held on the heap.
+    /// Makes this clock share `other`'s id table when both cover the same
+    /// nodes (returns whether they do), so merges between them skip the
+    /// comparison of ids: for a clock decoded from a peer, say, against the
+    /// local clock it will be merged into.
+    pub fn share_ids_with(&mut self, other: &VectorClock) -> bool {
+        if Arc::ptr_eq(&self.ids, &other.ids) {
+            return true;
+        }
+        if self.ids != other.ids {
+            return false;
+        }
+        self.ids = Arc::clone(&other.ids);
+        true
+    }
+
+    fn ids_mut(&mut self) -> &mut Vec<[u8; 32]> {
+        Arc::make_mut(&mut self.ids)
+    }
+
+    /// Bytes held on the heap (a shared id table counted in full).
     pub fn heap_bytes(&self) -> usize {
         self.ids.capacity() * 32 + self.counters.capacity() * 8
     }
@@ -207,7 +230,7 @@ impl VectorClock {
         counters.extend_from_slice(&self.counters[i..]);
         ids.extend_from_slice(&other.ids[j..]);
         counters.extend_from_slice(&other.counters[j..]);
-        self.ids = ids;
+        self.ids = Arc::new(ids);
         self.counters = counters;
     }
 }
@@ -258,7 +281,15 @@ fn max_in_place(a: &mut [u64], b: &[u64]) {
 
 impl Crdt for VectorClock {
     fn merge(&mut self, other: &Self) {
+        if Arc::ptr_eq(&self.ids, &other.ids) {
+            // One id table: a pure element-wise max.
+            max_in_place(&mut self.counters, &other.counters);
+            return;
+        }
         if max_if_same_ids(&self.ids, &mut self.counters, &other.ids, &other.counters) {
+            // Same nodes: share the table, so the next merge between these
+            // two skips the comparison.
+            self.ids = Arc::clone(&other.ids);
             return;
         }
         if other.len().saturating_mul(POINT_MERGE_RATIO) <= self.len() {
@@ -301,7 +332,7 @@ impl FromIterator<(NodeId, u64)> for VectorClock {
             .collect();
         pairs.sort_unstable();
         let mut out = Self {
-            ids: Vec::with_capacity(pairs.len()),
+            ids: Arc::new(Vec::with_capacity(pairs.len())),
             counters: Vec::with_capacity(pairs.len()),
         };
         for (id, counter) in pairs {
@@ -310,7 +341,7 @@ impl FromIterator<(NodeId, u64)> for VectorClock {
                     *last = counter;
                 }
             } else {
-                out.ids.push(id);
+                out.ids_mut().push(id);
                 out.counters.push(counter);
             }
         }
@@ -348,7 +379,7 @@ impl Decode for VectorClock {
                     reason: "vector clocks omit zero entries",
                 });
             }
-            out.ids.push(*id.as_bytes());
+            out.ids_mut().push(*id.as_bytes());
             out.counters.push(counter);
         }
         Ok(out)
@@ -419,6 +450,24 @@ mod tests {
             merged.iter().collect::<Vec<_>>(),
             expected.into_iter().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn shared_id_tables_copy_on_write() {
+        let a: VectorClock = (0..10u8).map(|i| (node(i), 1)).collect();
+        let mut b: VectorClock = (0..10u8).map(|i| (node(i), 2)).collect();
+        assert!(b.share_ids_with(&a));
+        let mut merged = a.clone();
+        merged.merge(&b);
+        assert!(merged.iter().all(|(_, c)| c == 2));
+        // A new node in one clock leaves the other's table alone.
+        b.observe(node(50), 7);
+        assert_eq!(a.len(), 10);
+        assert_eq!(b.len(), 11);
+        merged.merge(&b);
+        assert_eq!(merged.get(&node(50)), 7);
+        let c: VectorClock = [(node(1), 1)].into_iter().collect();
+        assert!(!b.clone().share_ids_with(&c));
     }
 
     #[test]
