@@ -31,6 +31,18 @@ create_exception!(
 );
 create_exception!(
     chrysalis,
+    HeadError,
+    ChrysalisError,
+    "A signed tree head or checkpoint was refused (untrusted signer, bad signature, malformed bytes, proof for other sizes)."
+);
+create_exception!(
+    chrysalis,
+    RewriteDetected,
+    HeadError,
+    "The ledger is not an extension of the checkpoint: an entry it covers was rewritten, or the ledger shrank."
+);
+create_exception!(
+    chrysalis,
     CapabilityError,
     ChrysalisError,
     "A covenant token could not be issued, loaded or attenuated (bad key, bad bytes, forged signature)."
@@ -73,6 +85,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TraceNodeError", py.get_type::<TraceNodeError>())?;
     m.add("LedgerError", py.get_type::<LedgerError>())?;
     m.add("ProofError", py.get_type::<ProofError>())?;
+    m.add("HeadError", py.get_type::<HeadError>())?;
+    m.add("RewriteDetected", py.get_type::<RewriteDetected>())?;
     m.add("CapabilityError", py.get_type::<CapabilityError>())?;
     m.add("CapabilityDenied", py.get_type::<CapabilityDenied>())?;
     m.add("BudgetExhausted", py.get_type::<BudgetExhausted>())?;

@@ -1,5 +1,5 @@
 //! `chrysalis.TraceLedger` (on disk, in segment files), `InclusionProof`,
-//! `ConsistencyProof`.
+//! `ConsistencyProof`; signed heads are in `head`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::errors::{LedgerError, ProofError};
+use crate::head::{PySignedTreeHead, PySigningKey, sign_ledger_head};
 use crate::trace::{PyTraceNode, agent_id, node_error, trace_id};
 
 /// The on-disk ledger shared between its Python object and any gate that
@@ -53,7 +54,7 @@ pub(crate) struct PyTraceLedger {
 }
 
 impl PyTraceLedger {
-    fn lock(&self) -> PyResult<MutexGuard<'_, TraceLedger<SegmentStorage>>> {
+    pub(crate) fn lock(&self) -> PyResult<MutexGuard<'_, TraceLedger<SegmentStorage>>> {
         self.inner
             .lock()
             .map_err(|_| LedgerError::new_err("ledger poisoned by an earlier panic"))
@@ -152,6 +153,19 @@ impl PyTraceLedger {
         let new = new.unwrap_or_else(|| ledger.len());
         let proof = ledger.consistency_proof(old, new).map_err(ledger_error)?;
         Ok(PyConsistencyProof { proof })
+    }
+
+    /// The current size and root signed with `key` (the operator's) at
+    /// (`physical_ms`, `logical`); `physical_ms` defaults to the clock.
+    /// Clients keep it in a `Checkpoint`.
+    #[pyo3(signature = (key, physical_ms = None, logical = 0))]
+    fn signed_head(
+        &self,
+        key: &PySigningKey,
+        physical_ms: Option<u64>,
+        logical: u32,
+    ) -> PyResult<PySignedTreeHead> {
+        sign_ledger_head(self, key, physical_ms, logical)
     }
 
     /// One page of entries matching exactly one criterion: `origin` (agent
@@ -269,7 +283,7 @@ impl PyInclusionProof {
 /// Proof that a smaller tree is a prefix of a larger one.
 #[pyclass(name = "ConsistencyProof", module = "chrysalis", frozen)]
 pub(crate) struct PyConsistencyProof {
-    proof: ConsistencyProof,
+    pub(crate) proof: ConsistencyProof,
 }
 
 #[pymethods]

@@ -3,6 +3,9 @@
 - ``TraceNode``: one immutable, content-addressed record of an agent's act.
 - ``TraceLedger``: the append-only, Merkle-proven ledger on disk, with
   ``InclusionProof`` / ``ConsistencyProof`` and paged queries.
+- ``SigningKey`` / ``SignedTreeHead`` / ``Checkpoint``: the operator signs
+  tree heads; a client keeps a checkpoint and detects any rewrite of the
+  history it covers (``RewriteDetected``).
 - ``Issuer`` / ``Covenant``: biscuit capabilities (Ed25519-signed, offline
   attenuation for sub-agents).
 - ``Budget`` / ``Reservation``: cost, token, time and call budgets with
@@ -21,17 +24,22 @@ from ._native import (
     BudgetExhausted,
     CapabilityDenied,
     CapabilityError,
+    Checkpoint,
     ChrysalisError,
     ConsistencyProof,
     Covenant,
     CovenantGate,
     CovenantRefused,
+    HeadError,
     InclusionProof,
     Issuer,
     LedgerError,
     OperadLawError,
     ProofError,
     Reservation,
+    RewriteDetected,
+    SignedTreeHead,
+    SigningKey,
     TraceLedger,
     TraceNode,
     TraceNodeError,
@@ -44,17 +52,22 @@ __all__ = [
     "BudgetExhausted",
     "CapabilityDenied",
     "CapabilityError",
+    "Checkpoint",
     "ChrysalisError",
     "ConsistencyProof",
     "Covenant",
     "CovenantGate",
     "CovenantRefused",
+    "HeadError",
     "InclusionProof",
     "Issuer",
     "LedgerError",
     "OperadLawError",
     "ProofError",
     "Reservation",
+    "RewriteDetected",
+    "SignedTreeHead",
+    "SigningKey",
     "TraceLedger",
     "TraceNode",
     "TraceNodeError",

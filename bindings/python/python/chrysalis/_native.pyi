@@ -16,6 +16,14 @@ class LedgerError(ChrysalisError):
 class ProofError(ChrysalisError):
     """A Merkle proof does not verify, or is malformed."""
 
+class HeadError(ChrysalisError):
+    """A signed tree head or checkpoint was refused (untrusted signer, bad
+    signature, malformed bytes, a consistency proof for other sizes)."""
+
+class RewriteDetected(HeadError):
+    """The ledger is not an extension of the checkpoint: an entry the
+    checkpoint covers was rewritten, or the ledger shrank."""
+
 class CapabilityError(ChrysalisError):
     """A covenant token could not be issued, loaded or attenuated."""
 
@@ -128,7 +136,13 @@ class TraceLedger:
     def get(self, index: int) -> TraceNode: ...
     def get_by_id(self, id: bytes) -> Optional[Tuple[int, TraceNode]]: ...
     def inclusion_proof(self, index: int, size: Optional[int] = None) -> InclusionProof: ...
-    def consistency_proof(self, old: int, new: Optional[int] = None) -> ConsistencyProof: ...
+    def consistency_proof(self, old: int, new: Optional[int] = None) -> ConsistencyProof:
+        """Proof that the first ``old`` entries are a prefix of the first ``new`` (default: all)."""
+    def signed_head(
+        self, key: "SigningKey", physical_ms: Optional[int] = None, logical: int = 0
+    ) -> "SignedTreeHead":
+        """The current size and root signed with the operator's ``key`` at
+        (``physical_ms``, ``logical``); ``physical_ms`` defaults to the clock."""
     def query(
         self,
         *,
@@ -140,6 +154,72 @@ class TraceLedger:
         after: Optional[bytes] = None,
         limit: int = 100,
     ) -> Tuple[List[Tuple[int, TraceNode]], Optional[bytes]]: ...
+
+class SigningKey:
+    """An Ed25519 signing key (a ledger operator's), from a 32-byte secret seed."""
+
+    def __init__(self, seed: bytes) -> None: ...
+    @staticmethod
+    def generate() -> "SigningKey":
+        """A fresh key from the operating system's random source."""
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte public key clients verify heads with."""
+
+class SignedTreeHead:
+    """The operator's signed statement that the ledger held ``tree_size``
+    entries with Merkle root ``root`` at (``physical_ms``, ``logical``)."""
+
+    @property
+    def tree_size(self) -> int: ...
+    @property
+    def root(self) -> bytes: ...
+    @property
+    def physical_ms(self) -> int: ...
+    @property
+    def logical(self) -> int: ...
+    @property
+    def signer(self) -> bytes:
+        """The signer's 32-byte public key."""
+    @property
+    def signature(self) -> bytes:
+        """The 64-byte Ed25519 signature (domain ``chrysalis/v1/tree-head``)."""
+    def verify(self, public_key: bytes) -> None:
+        """Raises ``HeadError`` unless signed by ``public_key`` and the signature verifies."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> "SignedTreeHead":
+        """Decodes a head; raises ``HeadError`` on malformed bytes (``verify`` checks the signature)."""
+    def __eq__(self, other: object) -> bool: ...
+
+class Checkpoint:
+    """What a client remembers of a ledger: the last head it verified and the
+    operator key it trusts. Any rewrite of an entry it covers raises
+    ``RewriteDetected``."""
+
+    def __init__(self, public_key: bytes, head: SignedTreeHead) -> None:
+        """Starts from ``head``, verified against ``public_key`` (raises ``HeadError``)."""
+    @property
+    def head(self) -> SignedTreeHead: ...
+    @property
+    def tree_size(self) -> int: ...
+    @property
+    def root(self) -> bytes: ...
+    def verify_extension(self, head: SignedTreeHead, proof: ConsistencyProof) -> None:
+        """Checks, without moving, that ``head`` is signed by the trusted key and
+        ``proof`` shows this checkpoint's tree is a prefix of it. Raises
+        ``RewriteDetected`` for rewritten history or a shrunk ledger,
+        ``HeadError`` for a bad signature or a proof for other sizes."""
+    def advance(self, head: SignedTreeHead, proof: ConsistencyProof) -> None:
+        """``verify_extension``, then moves to ``head``; unchanged on any error."""
+    def verify_ledger(self, ledger: TraceLedger) -> None:
+        """Checks a ledger this client reads itself: its first ``tree_size``
+        entries must hash to ``root``; raises ``RewriteDetected`` otherwise."""
+    def to_bytes(self) -> bytes:
+        """The head's bytes (the trusted key is supplied again on restore)."""
+    @staticmethod
+    def from_bytes(public_key: bytes, data: bytes) -> "Checkpoint":
+        """Restores a checkpoint, verifying the head against ``public_key`` again."""
 
 class Issuer:
     """Issues covenants signed by an Ed25519 root key (``seed``: 32 bytes)."""
