@@ -25,6 +25,9 @@ pub struct EngineConfig {
     /// Re-send this round's own messages and the height at this period, so
     /// lost messages are repaired and lagging peers catch up.
     pub rebroadcast_ms: u64,
+    /// After a decision, the next proposer waits this long before proposing
+    /// (Tendermint's `timeout_commit`): larger batches, fewer heights.
+    pub commit_wait_ms: u64,
     /// Votes and proposals more than this many rounds ahead are ignored
     /// (bounds the memory a Byzantine validator can make us spend).
     pub max_future_rounds: u32,
@@ -50,6 +53,7 @@ impl Default for EngineConfig {
             timeout_precommit_ms: 100,
             timeout_delta_ms: 100,
             rebroadcast_ms: 250,
+            commit_wait_ms: 0,
             max_future_rounds: 64,
             max_evidence: 1024,
             mempool: MempoolConfig::default(),
@@ -81,6 +85,9 @@ pub enum TimeoutKind {
     Precommit,
     /// Periodic re-send of own messages.
     Rebroadcast,
+    /// The pause after a decision before the next height's first proposal,
+    /// so the mempool fills and blocks carry larger batches.
+    CommitWait,
 }
 
 /// A timeout the driver must deliver back after the requested delay.
@@ -413,6 +420,9 @@ impl Tendermint {
         }
         match t.kind {
             TimeoutKind::Rebroadcast => self.rebroadcast(out),
+            TimeoutKind::CommitWait if self.round == Round(0) && self.step == Step::Propose => {
+                self.start_round(Round(0), out);
+            }
             TimeoutKind::Propose if t.round == self.round && self.step == Step::Propose => {
                 self.vote(VoteKind::Prevote, None, out);
                 self.enter(Step::Prevote, out);

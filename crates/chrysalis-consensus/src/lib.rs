@@ -40,3 +40,6 @@ pub use types::{Block, BlockHash, Height, PeerId, Round, Tx, ValidatorIndex};
 pub use validators::{Validator, ValidatorSet, ValidatorSetError};
 pub use votes::{Evidence, ProposalEvidence};
 pub use wal::{MemWal, Wal, WalEntry};
+
+#[cfg(test)]
+mod engine_tests;

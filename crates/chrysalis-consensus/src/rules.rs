@@ -165,8 +165,9 @@ impl Tendermint {
             TimeoutKind::Prevote => c.timeout_prevote_ms,
             TimeoutKind::Precommit => c.timeout_precommit_ms,
             TimeoutKind::Rebroadcast => c.rebroadcast_ms,
+            TimeoutKind::CommitWait => c.commit_wait_ms,
         };
-        let after_ms = if kind == TimeoutKind::Rebroadcast {
+        let after_ms = if matches!(kind, TimeoutKind::Rebroadcast | TimeoutKind::CommitWait) {
             base
         } else {
             base.saturating_add(c.timeout_delta_ms.saturating_mul(u64::from(self.round.0)))
@@ -289,7 +290,13 @@ impl Tendermint {
         self.answered.clear();
         out.push(Output::WalAppend(WalEntry::Height(self.height)));
         self.schedule(TimeoutKind::Rebroadcast, out);
-        self.start_round(Round(0), out);
+        if self.config.commit_wait_ms == 0 {
+            self.start_round(Round(0), out);
+        } else {
+            // Round 0 begins when the wait ends; meanwhile peers' messages
+            // for this height are still counted (and may move us on).
+            self.schedule(TimeoutKind::CommitWait, out);
+        }
         for (from, msg) in std::mem::take(&mut self.future) {
             self.on_message(from, msg, out);
         }

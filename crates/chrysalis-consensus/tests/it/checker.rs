@@ -116,8 +116,31 @@ impl Checker {
     }
 
     /// Evidence of a double-sign at `h`: two certificates of one round that
-    /// share a signer, or a conflict some honest engine recorded.
+    /// share a signer, a conflict some honest engine recorded, or (forensics)
+    /// two conflicting signed votes among those honest nodes received.
     fn evidence_exists(&self, sim: &Sim<Node>, h: Height, a: &CommitCert, b: &CommitCert) -> bool {
+        let mut seen: BTreeMap<Slot, chrysalis_consensus::SignedVote> = BTreeMap::new();
+        for pid in sim.pids() {
+            let node = sim.process(pid);
+            if !node.honest() {
+                continue;
+            }
+            for sv in node.received_votes.iter().filter(|v| v.vote.height == h) {
+                let v = sv.vote;
+                let slot = (v.validator, v.height, v.round, v.kind);
+                match seen.get(&slot) {
+                    Some(prev) if prev.vote.value != v.value => {
+                        if prev.verify(&self.set).is_ok() && sv.verify(&self.set).is_ok() {
+                            return true;
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(slot, *sv);
+                    }
+                }
+            }
+        }
         if a.round == b.round {
             let signers: BTreeSet<_> = a.precommits.iter().map(|v| v.vote.validator).collect();
             if b.precommits.iter().any(|v| signers.contains(&v.vote.validator)) {

@@ -3,4 +3,5 @@
 mod checker;
 mod node;
 mod scenario;
+mod broken;
 mod sim_tests;

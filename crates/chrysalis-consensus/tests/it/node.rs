@@ -82,21 +82,23 @@ fn encode_timeout(t: Timeout) -> u64 {
         TimeoutKind::Prevote => 1,
         TimeoutKind::Precommit => 2,
         TimeoutKind::Rebroadcast => 3,
+        TimeoutKind::CommitWait => 4,
     };
-    (t.height.0 << 26) | (u64::from(t.round.0.min(0xFF_FFFF)) << 2) | kind
+    (t.height.0 << 27) | (u64::from(t.round.0.min(0xFF_FFFF)) << 3) | kind
 }
 
 fn decode_timeout(x: u64) -> Timeout {
-    let kind = match x & 3 {
+    let kind = match x & 7 {
         0 => TimeoutKind::Propose,
         1 => TimeoutKind::Prevote,
         2 => TimeoutKind::Precommit,
-        _ => TimeoutKind::Rebroadcast,
+        3 => TimeoutKind::Rebroadcast,
+        _ => TimeoutKind::CommitWait,
     };
     Timeout {
         kind,
-        height: Height(x >> 26),
-        round: Round(((x >> 2) & 0xFF_FFFF) as u32),
+        height: Height(x >> 27),
+        round: Round(((x >> 3) & 0xFF_FFFF) as u32),
     }
 }
 
@@ -124,6 +126,9 @@ pub(crate) struct Node {
     pub decided: Vec<(Height, BlockHash, Block, CommitCert)>,
     pub wiped: bool,
     pub crashes: u32,
+    /// Forensics: keep every vote received (for runs beyond f faults).
+    pub forensic: bool,
+    pub received_votes: Vec<SignedVote>,
 }
 
 impl Node {
@@ -156,6 +161,8 @@ impl Node {
             decided: Vec::new(),
             wiped: false,
             crashes: 0,
+            forensic: false,
+            received_votes: Vec::new(),
         }
     }
 
@@ -340,6 +347,11 @@ impl Process for Node {
     }
 
     fn on_message(&mut self, from: Pid, msg: Message, ctx: &mut Ctx<'_, Message>) {
+        if self.forensic {
+            if let Message::Vote(sv) = &msg {
+                self.received_votes.push(*sv);
+            }
+        }
         if self.byz.replay && self.inbox.len() < 256 {
             self.inbox.push(msg.clone());
         }
@@ -406,6 +418,7 @@ mod tests {
             TimeoutKind::Prevote,
             TimeoutKind::Precommit,
             TimeoutKind::Rebroadcast,
+            TimeoutKind::CommitWait,
         ] {
             let t = Timeout {
                 kind,

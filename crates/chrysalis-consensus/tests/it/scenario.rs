@@ -69,6 +69,7 @@ pub(crate) fn config(variant: Variant) -> EngineConfig {
     c.timeout_precommit_ms = 50;
     c.timeout_delta_ms = 10;
     c.rebroadcast_ms = 100;
+    c.commit_wait_ms = 100;
     c.mempool.max_block_txs = 64;
     if variant == Variant::SkipSignatures {
         c = c.broken_skip_signatures();
@@ -304,4 +305,48 @@ pub(crate) fn mixed_setup(seed: u64) -> Setup {
         setup.byzantine.push((v, b));
     }
     setup
+}
+
+/// A partition that puts each twinned validator's two instances on opposite
+/// sides, with the honest validators split between them, for a random while;
+/// then heal and settle. This is the schedule that breaks quorum
+/// intersection when quorums are too small.
+pub(crate) fn run_split(seed: u64, setup: &Setup, allow_disagreement: bool) -> Result<Outcome, SimFailure> {
+    let mut rng = SimRng::new(seed ^ 0x5B11_7000);
+    let n = setup.validators;
+    let honest: Vec<usize> = (0..n).filter(|v| !setup.twins.contains(v)).collect();
+    let (a_honest, b_honest) = honest.split_at(honest.len() / 2);
+    let mut side_a: Vec<Pid> = setup.twins.iter().map(|&v| Pid(v as u32)).collect();
+    side_a.extend(a_honest.iter().map(|&v| Pid(v as u32)));
+    let mut side_b: Vec<Pid> = (n..n + setup.twins.len()).map(|p| Pid(p as u32)).collect();
+    side_b.extend(b_honest.iter().map(|&v| Pid(v as u32)));
+    let (mut sim, set) = build(seed, setup, Faults::default());
+    for p in (0..(n + setup.twins.len()) as u32).map(Pid) {
+        sim.process_mut(p).forensic = allow_disagreement;
+    }
+    sim.set_faults(Faults {
+        loss: [0.0, 0.05][rng.below(2) as usize],
+        duplicate: [0.0, 0.1][rng.below(2) as usize],
+        min_delay_ms: 1,
+        max_delay_ms: [5, 30][rng.below(2) as usize],
+    });
+    sim.partition(&[side_a, side_b]);
+    let heal_ms = rng.between(300, 1_200);
+    let mut checker = Checker::new(set, n + setup.twins.len());
+    checker.allow_disagreement_with_evidence = allow_disagreement;
+    sim.run_until(heal_ms, |s| checker.check(s))?;
+    sim.heal();
+    sim.set_faults(Faults::default());
+    let base = Checker::max_height(&sim);
+    sim.run_until(heal_ms + 1_500, |s| checker.check(s))?;
+    if !allow_disagreement {
+        check_progress(&sim, base, 2).map_err(|m| sim.failure(m))?;
+    }
+    Ok(Outcome {
+        trace: sim.trace_hash(),
+        max_height: Checker::max_height(&sim),
+        disagreements: checker.disagreements,
+        steps: sim.stats().steps,
+        delivered: sim.stats().delivered,
+    })
 }
