@@ -37,6 +37,12 @@ enum Command {
     Sign(cmd::sign::SignArgs),
     /// Verify a signature made by `chrysalis sign`.
     Verify(cmd::sign::VerifyArgs),
+    /// Run a node (HTTP API and replication) until SIGINT or SIGTERM.
+    Up(cmd::up::Args),
+    /// A running node's health, members and gossip counters.
+    Status(cmd::status::Args),
+    /// Create, read and update agents on a running node.
+    Agent(cmd::agent::Args),
 }
 
 /// Milliseconds since the Unix epoch: the one place the CLI reads the clock.
@@ -50,7 +56,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Vault(_) | Command::Keygen(_) | Command::Sign(_) | Command::Demo(_)
+        Command::Vault(_)
+            | Command::Keygen(_)
+            | Command::Sign(_)
+            | Command::Demo(_)
+            | Command::Up(_)
     ) {
         // Secrets are about to enter memory: keep them out of core dumps.
         // Best effort; where the OS refuses, secret pages are still locked and wiped.
@@ -65,6 +75,9 @@ fn main() -> ExitCode {
         Command::Hash(args) => cmd::hash::run(&args),
         Command::Sign(args) => cmd::sign::sign(&args),
         Command::Verify(args) => cmd::sign::verify(&args),
+        Command::Up(args) => cmd::up::run(&args),
+        Command::Status(args) => cmd::status::run(&args),
+        Command::Agent(args) => cmd::agent::run(&args),
     };
     match result {
         Ok(code) => code,

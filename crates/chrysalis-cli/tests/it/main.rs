@@ -7,6 +7,7 @@ mod demo;
 mod flow;
 mod hash;
 mod keys;
+mod node;
 mod vault;
 
 use assert_cmd::Command;
