@@ -63,6 +63,9 @@ pub enum DagError {
     UnsortedParents,
 }
 
+/// The domain tag hashed before a node's encoding.
+const DAG_NODE_DOMAIN: &[u8] = b"chrysalis/v1/dag-node";
+
 /// A node's parents: inline when there is one (a linear history, the
 /// common case), so such a node needs no allocation of its own and clones
 /// by copy.
@@ -117,12 +120,15 @@ impl<V: Encode> DagNode<V> {
         }
     }
 
-    /// The node's address.
+    /// The node's address: BLAKE3 of a domain tag and the node's canonical
+    /// encoding, written into one buffer and hashed in one call (a node is
+    /// small, and the incremental hasher's set-up would cost as much as
+    /// the hashing).
     pub fn hash(&self) -> Hash {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"chrysalis/v1/dag-node");
-        hasher.update(&self.encode_body());
-        Hash(*hasher.finalize().as_bytes())
+        let mut w = Writer::new();
+        w.put_raw(DAG_NODE_DOMAIN);
+        self.encode(&mut w);
+        Hash(*blake3::hash(w.as_bytes()).as_bytes())
     }
 
     /// The parents' hashes, sorted.
@@ -536,6 +542,15 @@ mod tests {
         assert_eq!(a.heads().count(), 2);
         assert!(b.contains(&d1.nodes[0].hash()));
         assert_eq!(MerkleDag::<u64>::from_bytes(&a.to_bytes()).unwrap(), a);
+    }
+
+    #[test]
+    fn node_addresses_are_blake3_of_domain_and_encoding() {
+        let node = DagNode::new(vec![Hash([3; 32]), Hash([1; 32])], 42u64);
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"chrysalis/v1/dag-node");
+        hasher.update(&node.encode_body());
+        assert_eq!(node.hash(), Hash(*hasher.finalize().as_bytes()));
     }
 
     #[test]
