@@ -10,6 +10,7 @@
 //! | `join` | `CHRYSALIS_JOIN` (comma-separated) | none |
 //! | `gossip_interval_ms` | `CHRYSALIS_GOSSIP_INTERVAL_MS` | 200 |
 //! | `gossip_fanout` | `CHRYSALIS_GOSSIP_FANOUT` | 3 |
+//! | `gossip_push` | `CHRYSALIS_GOSSIP_PUSH` (`true`/`false`) | true: push writes at once, not only by rounds |
 //! | `allow` | `CHRYSALIS_ALLOW` (comma-separated hex node ids) | none: any signed peer |
 //! | `allow_file` | `CHRYSALIS_ALLOW_FILE` | none (one hex node id a line, `#` comments) |
 //! | `log_level` | `CHRYSALIS_LOG` | `info` |
@@ -70,6 +71,8 @@ pub struct NodeConfig {
     pub gossip_interval_ms: u64,
     /// Peers contacted per round and per eager push.
     pub gossip_fanout: usize,
+    /// Whether a write is pushed to peers at once (else it waits for rounds).
+    pub gossip_push: bool,
     /// Nodes admitted as peers; empty admits any peer that signs its frames.
     pub allow: BTreeSet<NodeId>,
     /// Log filter, e.g. `info` or `warn,chrysalis_node=debug`.
@@ -87,6 +90,7 @@ impl Default for NodeConfig {
             join: Vec::new(),
             gossip_interval_ms: 200,
             gossip_fanout: 3,
+            gossip_push: true,
             allow: BTreeSet::new(),
             log_level: "info".to_owned(),
             max_body_bytes: 64 * 1024,
@@ -124,6 +128,7 @@ struct FileConfig {
     join: Vec<String>,
     gossip_interval_ms: Option<u64>,
     gossip_fanout: Option<usize>,
+    gossip_push: Option<bool>,
     #[serde(default)]
     allow: Vec<String>,
     allow_file: Option<PathBuf>,
@@ -178,6 +183,9 @@ impl NodeConfig {
         if let Some(fanout) = file.gossip_fanout {
             self.gossip_fanout = fanout;
         }
+        if let Some(push) = file.gossip_push {
+            self.gossip_push = push;
+        }
         for id in file.allow {
             self.allow.insert(parse_node_id("allow", &id)?);
         }
@@ -209,6 +217,9 @@ impl NodeConfig {
             }
             "CHRYSALIS_GOSSIP_FANOUT" => {
                 self.gossip_fanout = parse_num(key, value, "a peer count")?;
+            }
+            "CHRYSALIS_GOSSIP_PUSH" => {
+                self.gossip_push = parse_num(key, value, "true or false")?;
             }
             "CHRYSALIS_ALLOW" => {
                 for id in list() {

@@ -125,6 +125,7 @@ pub struct Replicator {
     allow: BTreeSet<NodeId>,
     join: Vec<SocketAddr>,
     fanout: usize,
+    push: bool,
     alive_window_ms: u64,
     members: BTreeMap<NodeId, Member>,
     rng: u64,
@@ -148,10 +149,17 @@ impl Replicator {
             allow,
             join,
             fanout: fanout.max(1),
+            push: true,
             alive_window_ms: (interval_ms * 10).max(2_000),
             members: BTreeMap::new(),
             rng: seed | 1,
         }
+    }
+
+    /// Whether writes and merged changes are pushed at once (the default),
+    /// or only spread by rounds.
+    pub fn set_push(&mut self, push: bool) {
+        self.push = push;
     }
 
     /// Known peers.
@@ -193,6 +201,9 @@ impl Replicator {
     /// A local write to `agent`: push its state to `fanout` peers now.
     pub fn push(&mut self, core: &NodeCore, agent: AgentId, metrics: &Metrics) -> Output {
         let mut out = Output::default();
+        if !self.push {
+            return out;
+        }
         let frames = self.state_frames(core, &[agent], metrics);
         for addr in self.pick(None) {
             for frame in &frames {
@@ -363,7 +374,7 @@ impl Replicator {
             }
         }
         let mut send = Vec::new();
-        if !changed.is_empty() {
+        if self.push && !changed.is_empty() {
             let frames = self.state_frames(core, &changed, metrics);
             for addr in self.pick(Some(from)) {
                 for frame in &frames {

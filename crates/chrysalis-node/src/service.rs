@@ -17,6 +17,7 @@ use chrysalis_crdt::AgentState;
 use chrysalis_crypto::secret::Secret;
 use chrysalis_types::codec::Encode;
 use chrysalis_types::{AgentId, EpisodeId, NodeId, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::UdpSocket;
@@ -59,7 +60,7 @@ pub enum CommandError {
     Core(#[from] CoreError),
     /// The change could not be persisted; it was not acknowledged.
     #[error("could not persist: {0}")]
-    Store(#[from] StoreError),
+    Store(Arc<StoreError>),
     /// The event loop has stopped.
     #[error("the node is shutting down")]
     Stopped,
@@ -77,6 +78,18 @@ pub struct ClusterView {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, CommandError>>;
+
+/// The most writes persisted together.
+const MAX_BATCH: usize = 256;
+
+type Ack = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
+
+/// Local writes applied in memory, waiting for one persistence pass.
+#[derive(Default)]
+struct Batch {
+    dirty: BTreeSet<AgentId>,
+    acks: Vec<(AgentId, Ack)>,
+}
 
 enum Command {
     CreateAgent(AgentId, Reply<()>),
@@ -235,7 +248,7 @@ impl Node {
             .local_addr()
             .map_err(bind_err(config.http_listen))?;
         let seed = u64::from_le_bytes(chrysalis_crypto::secret::random_array::<8>());
-        let replicator = Replicator::new(
+        let mut replicator = Replicator::new(
             identity.key.clone(),
             config.allow.clone(),
             config.join.clone(),
@@ -243,6 +256,7 @@ impl Node {
             config.gossip_interval_ms,
             seed,
         );
+        replicator.set_push(config.gossip_push);
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stopped) = watch::channel(false);
@@ -310,7 +324,19 @@ impl EventLoop {
             tokio::select! {
                 _ = stopped.changed() => break,
                 command = rx.recv() => match command {
-                    Some(command) => self.on_command(command).await,
+                    Some(command) => {
+                        // Group commit: writes queued meanwhile share one
+                        // persistence pass before any of them is answered.
+                        let mut batch = Batch::default();
+                        self.on_command(command, &mut batch).await;
+                        while batch.acks.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(command) => self.on_command(command, &mut batch).await,
+                                Err(_) => break,
+                            }
+                        }
+                        self.commit(batch).await;
+                    }
                     None => break,
                 },
                 received = self.socket.recv_from(&mut buf) => {
@@ -358,29 +384,65 @@ impl EventLoop {
         }
     }
 
-    /// Persists a local write, answers, then pushes it to peers.
-    async fn after_write<T>(
-        &mut self,
+    /// Queues the answer to a local write until the batch is persisted; a
+    /// refused write is answered at once.
+    fn stage<T: Send + 'static>(
+        batch: &mut Batch,
         agent: AgentId,
         result: Result<T, CoreError>,
         reply: Reply<T>,
     ) {
-        let result = result
-            .map_err(CommandError::from)
-            .and_then(|v| self.persist(agent).map(|()| v).map_err(CommandError::from));
-        let ok = result.is_ok();
-        let _ = reply.send(result);
-        if ok {
-            let out = self.replicator.push(&self.core, agent, &self.metrics);
-            self.flush(out).await;
+        match result {
+            Err(err) => {
+                let _ = reply.send(Err(err.into()));
+            }
+            Ok(value) => {
+                batch.dirty.insert(agent);
+                let ack = move |persisted: Result<(), Arc<StoreError>>| {
+                    let _ = reply.send(persisted.map(|()| value).map_err(CommandError::Store));
+                };
+                batch.acks.push((agent, Box::new(ack)));
+            }
         }
     }
 
-    async fn on_command(&mut self, command: Command) {
+    /// Persists every agent the batch changed, answers its writes, then
+    /// pushes the changes to peers.
+    async fn commit(&mut self, batch: Batch) {
+        if batch.acks.is_empty() {
+            return;
+        }
+        let mut outcome = BTreeMap::new();
+        for agent in &batch.dirty {
+            outcome.insert(*agent, self.persist(*agent).map_err(Arc::new));
+        }
+        for (agent, ack) in batch.acks {
+            ack(outcome.get(&agent).cloned().unwrap_or(Ok(())));
+        }
+        for (agent, persisted) in outcome {
+            if persisted.is_ok() {
+                let out = self.replicator.push(&self.core, agent, &self.metrics);
+                self.flush(out).await;
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command, batch: &mut Batch) {
+        let writes = matches!(
+            command,
+            Command::CreateAgent(..)
+                | Command::UpdateSkill(..)
+                | Command::AddEpisode(..)
+                | Command::Settle(..)
+        );
+        if !writes {
+            // Reads see only persisted writes.
+            self.commit(std::mem::take(batch)).await;
+        }
         match command {
             Command::CreateAgent(agent, reply) => {
                 let result = self.core.create_agent(agent);
-                self.after_write(agent, result, reply).await;
+                Self::stage(batch, agent, result, reply);
             }
             Command::GetAgent(agent, reply) => {
                 let _ = reply.send(Ok(self.core.agent(agent).cloned()));
@@ -390,13 +452,13 @@ impl EventLoop {
             }
             Command::UpdateSkill(agent, name, level, reply) => {
                 let result = self.core.update_skill(agent, &name, level, now_ms());
-                self.after_write(agent, result, reply).await;
+                Self::stage(batch, agent, result, reply);
             }
             Command::AddEpisode(agent, id, summary, causes, reply) => {
                 let result = self
                     .core
                     .add_episode(agent, id, &summary, &causes, now_ms());
-                self.after_write(agent, result, reply).await;
+                Self::stage(batch, agent, result, reply);
             }
             Command::Conflicts(reply) => {
                 let _ = reply.send(self.core.conflicts().map_err(CommandError::from));
@@ -404,7 +466,7 @@ impl EventLoop {
             Command::Settle(id, how, reply) => {
                 let result = self.core.settle(id, how, now_ms());
                 let agent = result.as_ref().map(|(a, _, _)| *a).unwrap_or_default();
-                self.after_write(agent, result, reply).await;
+                Self::stage(batch, agent, result, reply);
             }
             Command::Cluster(reply) => {
                 let now = now_ms();
