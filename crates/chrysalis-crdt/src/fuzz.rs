@@ -9,8 +9,8 @@
 
 use crate::dag::DagDelta;
 use crate::{
-    AgentState, CausalContext, Crdt, GCounter, LWWRegister, MVRegister, MerkleDag, ORSet,
-    ORSetDelta, PNCounter, SignedDelta, VectorClock,
+    AgentState, AgentVersion, CausalContext, Crdt, GCounter, LWWRegister, MVRegister, MerkleDag,
+    ORSet, ORSetDelta, PNCounter, SignedDelta, VectorClock,
 };
 use chrysalis_types::codec::{Decode, Encode};
 
@@ -96,9 +96,10 @@ pub fn merkle_dag(bytes: &[u8]) -> FuzzResult {
         | plain::<DagDelta<String>>("dag delta", bytes)?)
 }
 
-/// [`AgentState`] (skills and episodes).
+/// [`AgentState`] (skills and episodes), and its [`AgentVersion`] digest.
 pub fn agent_state(bytes: &[u8]) -> FuzzResult {
-    lattice::<AgentState>("agent state", bytes)
+    Ok(lattice::<AgentState>("agent state", bytes)?
+        | lattice::<AgentVersion>("agent version", bytes)?)
 }
 
 /// [`SignedDelta`] envelopes.

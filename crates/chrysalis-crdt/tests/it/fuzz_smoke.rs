@@ -37,10 +37,19 @@ fn seeds() -> Vec<Vec<u8>> {
         .add_episode(Episode::new(EpisodeId::new([1; 16]), t, "e"))
         .commit()
         .unwrap();
+    // A collected DAG: history below the acknowledged heads is gone, its
+    // cited parents are the floor.
+    let mut collected = dag.clone();
+    collected.append("z".into());
+    let acked: Vec<_> = dag.heads().copied().collect();
+    collected.gc([acked.as_slice()]);
+    assert!(collected.floor().count() > 0);
     let key = SigningKey::from_seed(&[3; 32]);
     let signed = SignedDelta::<ORSet<u64>>::sign(&d1, &key);
     vec![
         set.context().vector().to_bytes(),
+        agent.version().to_bytes(),
+        collected.to_bytes(),
         set.context().to_bytes(),
         counter.to_bytes(),
         set.to_bytes(),
