@@ -19,6 +19,7 @@
 //! | [`LWWRegister`], [`MVRegister`] | registers |
 //! | [`MerkleDag`] | content-addressed causal history, for anti-entropy |
 //! | [`AgentState`] | an agent's skills and episodes |
+//! | [`AgentVersion`] | what a replica of an agent has seen: the anti-entropy digest |
 //! | [`ConflictResolver`] | detects and settles conflicts among concurrent values |
 //! | [`SignedDelta`] | a delta with its author's Ed25519 signature |
 //!

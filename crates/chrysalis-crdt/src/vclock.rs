@@ -6,7 +6,10 @@
 //! clocks over the same nodes is a slice comparison plus an element-wise
 //! `max`, which runs at memory speed. Clocks are small and standalone, so they
 //! keep full ids rather than interning them (interning pays off only where a
-//! dot is repeated per element, see [`crate::CausalContext`]).
+//! dot is repeated per element, see [`crate::CausalContext`]). The id list
+//! is shared, copy on write, between clocks over the same nodes (clones, and
+//! clocks a merge found equal), so merging those is only the element-wise
+//! `max` over the counters.
 
 use crate::{Crdt, DeltaCrdt};
 use chrysalis_types::NodeId;

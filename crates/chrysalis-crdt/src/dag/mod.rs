@@ -12,6 +12,10 @@
 //! stops wherever the other side already has a node: since a node's presence
 //! implies all its ancestors', the walk costs time proportional to what is
 //! missing, not to the history.
+//!
+//! History does not have to be kept forever: [`MerkleDag::gc`] drops the
+//! nodes every peer has acknowledged holding, down to a floor of cited but
+//! collected parents (see `gc.rs`).
 
 mod gc;
 
