@@ -469,10 +469,12 @@ fn report_ratios() {
 }
 
 fn main() {
+    // Memory first: resident-set growth is only meaningful in a fresh
+    // process.
+    report_memory();
     if interleaved::enabled() {
         report_ratios();
     }
-    report_memory();
     let mut c = config().configure_from_args();
     bench_clocks(&mut c);
     bench_counters(&mut c);
