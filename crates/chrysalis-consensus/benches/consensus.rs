@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p chrysalis-consensus`; smoke: `cargo bench -p chrysalis-consensus -- --test`.
 
+#![allow(missing_docs)]
+
 use chrysalis_consensus::{
     BftEngine, EngineConfig, Height, Input, MemWal, Message, Output, PeerId, Round, SigningKey,
     Tendermint, Timeout, TimeoutKind, Tx, Validator, ValidatorSet, Vote, VoteKind, Wal,
@@ -61,7 +63,9 @@ impl BenchNode {
                     }
                 }
                 Output::Send(to, m) => ctx.send(Pid(to.0), m),
-                Output::ScheduleTimeout { timeout, after_ms } => ctx.set_timer(after_ms, encode(timeout)),
+                Output::ScheduleTimeout { timeout, after_ms } => {
+                    ctx.set_timer(after_ms, encode(timeout))
+                }
                 Output::Decide(d) => {
                     self.decided += 1;
                     self.decided_txs += d.block.txs.len() as u64;
@@ -103,7 +107,9 @@ impl Process for BenchNode {
 }
 
 fn cluster(n: usize, txs_per_tick: u32, commit_wait_ms: u64) -> Vec<BenchNode> {
-    let keys: Vec<SigningKey> = (0..n).map(|i| SigningKey::from([i as u8 + 1; 32])).collect();
+    let keys: Vec<SigningKey> = (0..n)
+        .map(|i| SigningKey::from([i as u8 + 1; 32]))
+        .collect();
     let set = ValidatorSet::new(
         keys.iter()
             .map(|k| Validator {
@@ -124,9 +130,13 @@ fn cluster(n: usize, txs_per_tick: u32, commit_wait_ms: u64) -> Vec<BenchNode> {
     config.mempool.max_block_txs = 20_000;
     (0..n)
         .map(|i| BenchNode {
-            engine: Tendermint::new(config.clone(), set.clone(), keys[i].clone(), Height(1)).expect("engine"),
+            engine: Tendermint::new(config.clone(), set.clone(), keys[i].clone(), Height(1))
+                .expect("engine"),
             wal: MemWal::new(),
-            peers: (0..n as u32).filter(|p| *p as usize != i).map(Pid).collect(),
+            peers: (0..n as u32)
+                .filter(|p| *p as usize != i)
+                .map(Pid)
+                .collect(),
             decided: 0,
             decided_txs: 0,
             txs_per_tick,
@@ -144,7 +154,11 @@ struct Run {
 }
 
 fn simulate(n: usize, sim_ms: u64, txs_per_tick: u32, commit_wait_ms: u64) -> Run {
-    let mut sim = Sim::new(1, cluster(n, txs_per_tick, commit_wait_ms), Faults::default());
+    let mut sim = Sim::new(
+        1,
+        cluster(n, txs_per_tick, commit_wait_ms),
+        Faults::default(),
+    );
     sim.run_for(sim_ms);
     Run {
         steps: sim.stats().steps,
@@ -166,9 +180,13 @@ fn bench_sim(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("consensus_sim_n{n}"));
         g.sample_size(10);
         g.throughput(Throughput::Elements(probe.steps));
-        g.bench_function("sim_steps", |b| b.iter(|| black_box(simulate(n, 1_000, 0, 0))));
+        g.bench_function("sim_steps", |b| {
+            b.iter(|| black_box(simulate(n, 1_000, 0, 0)))
+        });
         g.throughput(Throughput::Elements(probe.decisions));
-        g.bench_function("decisions", |b| b.iter(|| black_box(simulate(n, 1_000, 0, 0))));
+        g.bench_function("decisions", |b| {
+            b.iter(|| black_box(simulate(n, 1_000, 0, 0)))
+        });
         g.finish();
     }
 }
@@ -185,7 +203,9 @@ fn bench_batched(c: &mut Criterion) {
     let mut g = c.benchmark_group("consensus_batched_n4");
     g.sample_size(10);
     g.throughput(Throughput::Elements(probe.decided_txs));
-    g.bench_function("decided_txs", |b| b.iter(|| black_box(simulate(4, 1_000, 250, 20))));
+    g.bench_function("decided_txs", |b| {
+        b.iter(|| black_box(simulate(4, 1_000, 250, 20)))
+    });
     g.finish();
 }
 
@@ -207,7 +227,9 @@ fn bench_verify_floor(c: &mut Criterion) {
     .expect("set");
     let mut g = c.benchmark_group("consensus_vote");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("verify_ed25519_consensus", |b| b.iter(|| black_box(sv.verify(&set))));
+    g.bench_function("verify_ed25519_consensus", |b| {
+        b.iter(|| black_box(sv.verify(&set)))
+    });
     g.bench_function("sign", |b| b.iter(|| black_box(vote.sign(&key))));
     g.finish();
 }

@@ -38,7 +38,6 @@ pub struct EngineConfig {
     /// The application's transaction validity predicate: a block with an
     /// invalid transaction gets a nil prevote.
     pub tx_valid: fn(&Tx) -> bool,
-    pub(crate) skip_signatures: bool,
 }
 
 fn any_tx(_: &Tx) -> bool {
@@ -58,19 +57,17 @@ impl Default for EngineConfig {
             max_evidence: 1024,
             mempool: MempoolConfig::default(),
             tx_valid: any_tx,
-            skip_signatures: false,
         }
     }
 }
 
 #[cfg(feature = "broken-variants")]
-impl EngineConfig {
+impl Tendermint {
     /// BROKEN: accept votes, proposals and certificates without checking
     /// their signatures.
     #[doc(hidden)]
-    pub fn broken_skip_signatures(mut self) -> Self {
+    pub fn broken_skip_signatures(&mut self) {
         self.skip_signatures = true;
-        self
     }
 }
 
@@ -198,6 +195,8 @@ pub struct Tendermint {
     /// Peers already answered or asked since the last rebroadcast tick.
     pub(crate) answered: BTreeSet<(PeerId, Height)>,
     pub(crate) resume_from_wal: bool,
+    /// Test-only broken variant: signatures are not checked.
+    pub(crate) skip_signatures: bool,
     /// Proposals and votes for the next height, replayed once we get there
     /// (peers that decided first move on before our decision arrives).
     pub(crate) future: Vec<(PeerId, Message)>,
@@ -247,6 +246,7 @@ impl Tendermint {
             proposal_evidence: Vec::new(),
             answered: BTreeSet::new(),
             resume_from_wal: false,
+            skip_signatures: false,
             future: Vec::new(),
         })
     }
@@ -299,10 +299,9 @@ impl Tendermint {
         block.height == self.height
             && block.txs.len() <= m.max_block_txs
             && block.payload_bytes() <= m.max_block_bytes
-            && block
-                .txs
-                .iter()
-                .all(|tx| !tx.0.is_empty() && tx.0.len() <= m.max_tx_bytes && (self.config.tx_valid)(tx))
+            && block.txs.iter().all(|tx| {
+                !tx.0.is_empty() && tx.0.len() <= m.max_tx_bytes && (self.config.tx_valid)(tx)
+            })
     }
 
     pub(crate) fn remember_block(&mut self, block: Block) -> BlockHash {
@@ -322,13 +321,19 @@ impl Tendermint {
         let h = msg.height();
         if let Message::Status(_) = msg {
             if h < self.height && self.answered.insert((from, h)) {
-                out.push(Output::SendCommit { to: from, height: h });
+                out.push(Output::SendCommit {
+                    to: from,
+                    height: h,
+                });
             }
             return;
         }
         if h < self.height {
             if self.answered.insert((from, h)) {
-                out.push(Output::SendCommit { to: from, height: h });
+                out.push(Output::SendCommit {
+                    to: from,
+                    height: h,
+                });
             }
             return;
         }
@@ -353,7 +358,11 @@ impl Tendermint {
 
     fn on_proposal(&mut self, sp: SignedProposal, out: &mut Vec<Output>) {
         let round = sp.proposal.round;
-        if self.proposals.get(&round).is_some_and(|(first, _)| *first == sp) {
+        if self
+            .proposals
+            .get(&round)
+            .is_some_and(|(first, _)| *first == sp)
+        {
             return;
         }
         if self.too_far_ahead(round) || !self.check(sp.verify(&self.set)) {
@@ -397,7 +406,7 @@ impl Tendermint {
         if block.height != self.height || block.hash() != cert.block_hash {
             return;
         }
-        let checked = cert.verify_with(&self.set, !self.config.skip_signatures);
+        let checked = cert.verify_with(&self.set, !self.skip_signatures);
         if checked.is_err() {
             return;
         }
@@ -409,7 +418,7 @@ impl Tendermint {
     fn check(&self, result: Result<(), crate::message::VerifyError>) -> bool {
         match result {
             Ok(()) => true,
-            Err(crate::message::VerifyError::BadSignature(_)) => self.config.skip_signatures,
+            Err(crate::message::VerifyError::BadSignature(_)) => self.skip_signatures,
             Err(_) => false,
         }
     }

@@ -26,7 +26,13 @@ fn set(keys: &[SigningKey]) -> ValidatorSet {
 }
 
 fn engine(keys: &[SigningKey], i: usize) -> Tendermint {
-    Tendermint::new(EngineConfig::default(), set(keys), keys[i].clone(), Height(1)).unwrap()
+    Tendermint::new(
+        EngineConfig::default(),
+        set(keys),
+        keys[i].clone(),
+        Height(1),
+    )
+    .unwrap()
 }
 
 /// Delivers every broadcast to every other engine until nothing moves;
@@ -132,7 +138,9 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
     let mut e = engine(&keys, me);
     persist(&mut wal, &e.start());
     let prop = proposal(&keys, 0, vec![Tx(vec![1])]);
-    let Message::Proposal(sp) = &prop else { unreachable!() };
+    let Message::Proposal(sp) = &prop else {
+        unreachable!()
+    };
     let b = sp.proposal.block.hash();
     let signed = persist(&mut wal, &e.handle(Input::Message(PeerId(1), prop.clone())));
     assert_eq!(signed.len(), 1);
@@ -140,41 +148,82 @@ fn a_restarted_validator_never_signs_a_conflicting_vote() {
 
     // Crash after the prevote; a fresh engine would prevote nil on timeout.
     let entries = wal.entries().unwrap();
-    let mut e = Tendermint::recover(EngineConfig::default(), set(&keys), keys[me].clone(), Height(1), &entries).unwrap();
+    let mut e = Tendermint::recover(
+        EngineConfig::default(),
+        set(&keys),
+        keys[me].clone(),
+        Height(1),
+        &entries,
+    )
+    .unwrap();
     let mut all = persist(&mut wal, &e.start());
-    all.extend(persist(&mut wal, &e.handle(timeout(TimeoutKind::Propose, 0))));
+    all.extend(persist(
+        &mut wal,
+        &e.handle(timeout(TimeoutKind::Propose, 0)),
+    ));
     for v in &all {
-        assert!(v.vote.kind != VoteKind::Prevote || v.vote.round != Round(0) || v.vote.value == Some(b));
+        assert!(
+            v.vote.kind != VoteKind::Prevote || v.vote.round != Round(0) || v.vote.value == Some(b)
+        );
     }
 
     // The proposer re-sends its proposal (rebroadcast); with a prevote
     // quorum for B the validator locks and precommits B.
-    all.extend(persist(&mut wal, &e.handle(Input::Message(PeerId(1), prop))));
+    all.extend(persist(
+        &mut wal,
+        &e.handle(Input::Message(PeerId(1), prop)),
+    ));
     for i in [0u16, 1] {
         let outs = e.handle(Input::Message(PeerId(9), prevote(&keys, i, Some(b))));
         all.extend(persist(&mut wal, &outs));
     }
-    assert!(all.iter().any(|v| v.vote.kind == VoteKind::Precommit && v.vote.value == Some(b)));
+    assert!(
+        all.iter()
+            .any(|v| v.vote.kind == VoteKind::Precommit && v.vote.value == Some(b))
+    );
 
     // Crash again; recover; a precommit timeout must not produce a nil
     // precommit for round 0, and in round 1 a fresh block without proof of
     // lock gets a nil prevote (the lock on B was restored from the WAL).
     let entries = wal.entries().unwrap();
-    let mut e = Tendermint::recover(EngineConfig::default(), set(&keys), keys[me].clone(), Height(1), &entries).unwrap();
+    let mut e = Tendermint::recover(
+        EngineConfig::default(),
+        set(&keys),
+        keys[me].clone(),
+        Height(1),
+        &entries,
+    )
+    .unwrap();
     let mut later = persist(&mut wal, &e.start());
-    later.extend(persist(&mut wal, &e.handle(timeout(TimeoutKind::Prevote, 0))));
-    later.extend(persist(&mut wal, &e.handle(timeout(TimeoutKind::Precommit, 0))));
+    later.extend(persist(
+        &mut wal,
+        &e.handle(timeout(TimeoutKind::Prevote, 0)),
+    ));
+    later.extend(persist(
+        &mut wal,
+        &e.handle(timeout(TimeoutKind::Precommit, 0)),
+    ));
     let other = proposal(&keys, 1, vec![Tx(vec![2])]);
-    later.extend(persist(&mut wal, &e.handle(Input::Message(PeerId(2), other))));
+    later.extend(persist(
+        &mut wal,
+        &e.handle(Input::Message(PeerId(2), other)),
+    ));
     for v in &later {
         if v.vote.round == Round(0) {
-            assert_eq!(v.vote.value, Some(b), "round-0 vote changed after restart: {v:?}");
+            assert_eq!(
+                v.vote.value,
+                Some(b),
+                "round-0 vote changed after restart: {v:?}"
+            );
         }
         if v.vote.round == Round(1) && v.vote.kind == VoteKind::Prevote {
             assert_eq!(v.vote.value, None, "voted against its lock after restart");
         }
     }
-    assert!(later.iter().any(|v| v.vote.round == Round(1)), "no round-1 prevote at all");
+    assert!(
+        later.iter().any(|v| v.vote.round == Round(1)),
+        "no round-1 prevote at all"
+    );
 }
 
 #[test]
@@ -182,7 +231,10 @@ fn conflicting_votes_become_evidence() {
     let keys = keys();
     let mut e = engine(&keys, 0);
     e.start();
-    e.handle(Input::Message(PeerId(3), prevote(&keys, 3, Some(BlockHash([1; 32])))));
+    e.handle(Input::Message(
+        PeerId(3),
+        prevote(&keys, 3, Some(BlockHash([1; 32]))),
+    ));
     e.handle(Input::Message(PeerId(3), prevote(&keys, 3, None)));
     assert_eq!(e.evidence().len(), 1);
     let ev = &e.evidence()[0];

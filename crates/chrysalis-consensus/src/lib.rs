@@ -26,10 +26,10 @@ mod validators;
 mod votes;
 mod wal;
 
+pub use ed25519_consensus::{SigningKey, VerificationKey};
 pub use engine::{
     BftEngine, Decision, EngineConfig, EngineError, Input, Output, Tendermint, Timeout, TimeoutKind,
 };
-pub use ed25519_consensus::{SigningKey, VerificationKey};
 pub use log::{LogError, ReplicatedLog, Snapshot, StateMachine};
 pub use mempool::{Mempool, MempoolConfig, MempoolError};
 pub use message::{

@@ -77,7 +77,10 @@ impl<S: StateMachine> ReplicatedLog<S> {
         if got != expected {
             return Err(LogError::OutOfOrder { expected, got });
         }
-        assert_eq!(decision.cert.height, got, "certificate height differs from block height");
+        assert_eq!(
+            decision.cert.height, got,
+            "certificate height differs from block height"
+        );
         self.machine.apply(got, &decision.block.txs);
         self.entries.push_back(decision);
         self.last = got;

@@ -357,7 +357,10 @@ mod tests {
         let sv = precommit(1, None).sign(&keys[1]);
         assert_eq!(sv.verify(&set), Ok(()));
         let forged = precommit(1, None).sign(&keys[2]);
-        assert_eq!(forged.verify(&set), Err(VerifyError::BadSignature(ValidatorIndex(1))));
+        assert_eq!(
+            forged.verify(&set),
+            Err(VerifyError::BadSignature(ValidatorIndex(1)))
+        );
         let mut moved = sv;
         moved.vote.round = Round(1);
         assert!(moved.verify(&set).is_err());
@@ -365,7 +368,10 @@ mod tests {
         retargeted.vote.value = Some(BlockHash([7; 32]));
         assert!(retargeted.verify(&set).is_err());
         let unknown = precommit(9, None).sign(&keys[1]);
-        assert_eq!(unknown.verify(&set), Err(VerifyError::UnknownValidator(ValidatorIndex(9))));
+        assert_eq!(
+            unknown.verify(&set),
+            Err(VerifyError::UnknownValidator(ValidatorIndex(9)))
+        );
     }
 
     #[test]
@@ -404,7 +410,10 @@ mod tests {
         assert!(cert(bad.clone()).verify(&set).is_err());
         assert_eq!(cert(bad).verify_with(&set, false), Ok(()));
         let nil = vec![votes[0], votes[1], precommit(2, None).sign(&keys[2])];
-        assert_eq!(cert(nil).verify(&set), Err(VerifyError::CertificateMismatch));
+        assert_eq!(
+            cert(nil).verify(&set),
+            Err(VerifyError::CertificateMismatch)
+        );
     }
 
     #[test]
@@ -427,10 +436,17 @@ mod tests {
         assert_eq!(p.clone().sign(key).verify(&set), Ok(()));
         let mut bad_pol = p.clone();
         bad_pol.pol_round = Some(Round(0));
-        assert_eq!(bad_pol.sign(key).verify(&set), Err(VerifyError::MalformedProposal));
+        assert_eq!(
+            bad_pol.sign(key).verify(&set),
+            Err(VerifyError::MalformedProposal)
+        );
         let mut rebuilt = p.clone();
         rebuilt.block.proposer = ValidatorIndex((proposer.0 + 1) % 4);
-        assert_eq!(rebuilt.sign(key).verify(&set), Ok(()), "a re-proposal keeps its builder");
+        assert_eq!(
+            rebuilt.sign(key).verify(&set),
+            Ok(()),
+            "a re-proposal keeps its builder"
+        );
         let mut wrong = p.clone();
         wrong.round = Round(1);
         assert!(matches!(

@@ -41,7 +41,11 @@ impl Tendermint {
                 WalEntry::Vote(sv) => {
                     let v = sv.vote;
                     assert_eq!(v.height, height, "WAL vote of another height");
-                    assert_eq!(Some(v.validator), engine.me, "WAL vote by another validator");
+                    assert_eq!(
+                        Some(v.validator),
+                        engine.me,
+                        "WAL vote by another validator"
+                    );
                     top = top.max(v.round);
                     engine.own_votes.insert((v.round, v.kind), *sv);
                     engine.votes.add(*sv, &engine.set);

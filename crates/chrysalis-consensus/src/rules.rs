@@ -227,7 +227,10 @@ impl Tendermint {
         let sp = match self.own_proposals.get(&self.round) {
             Some(sp) => sp.clone(),
             None => {
-                let (block, pol_round) = match self.valid.and_then(|(r, h)| Some((r, self.blocks.get(&h)?))) {
+                let (block, pol_round) = match self
+                    .valid
+                    .and_then(|(r, h)| Some((r, self.blocks.get(&h)?)))
+                {
                     Some((r, (block, _))) => (block.clone(), Some(r)),
                     None => (
                         Block {
@@ -272,7 +275,10 @@ impl Tendermint {
 
     /// Decides `block` at the current height and moves to the next.
     pub(crate) fn decide(&mut self, block: Block, cert: CommitCert, out: &mut Vec<Output>) {
-        assert_eq!(block.height, self.height, "deciding a block of another height");
+        assert_eq!(
+            block.height, self.height,
+            "deciding a block of another height"
+        );
         assert_eq!(cert.height, self.height, "certificate of another height");
         self.mempool.remove_committed(&block.txs);
         out.push(Output::Decide(Decision { block, cert }));
@@ -328,7 +334,8 @@ impl Tendermint {
         self.rebroadcast_own(out);
         match self.step {
             Step::Propose => {
-                if self.me.is_some() && self.me == Some(self.set.proposer(self.height, self.round)) {
+                if self.me.is_some() && self.me == Some(self.set.proposer(self.height, self.round))
+                {
                     self.propose(out);
                 }
                 self.schedule(TimeoutKind::Propose, out);

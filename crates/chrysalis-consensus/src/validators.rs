@@ -44,7 +44,9 @@ pub enum ValidatorSetError {
     PowerOverflow,
     /// Too little power to tolerate the requested number of faults: BFT needs
     /// total > 3f.
-    #[error("total power {total_power} cannot tolerate faulty power {faulty_power}: need more than 3x")]
+    #[error(
+        "total power {total_power} cannot tolerate faulty power {faulty_power}: need more than 3x"
+    )]
     TooFewForFaults {
         /// The summed power.
         total_power: u64,
@@ -220,7 +222,10 @@ mod tests {
             assert!(3 * (q - 1) <= 2 * n, "n={n} q={q} is not the smallest");
             let f = (n - 1) / 3;
             assert_eq!(vs.honest_power(), n / 3 + 1);
-            assert!(q + f <= n, "n={n}: a quorum must be reachable without f faulty");
+            assert!(
+                q + f <= n,
+                "n={n}: a quorum must be reachable without f faulty"
+            );
         }
         let vs = ValidatorSet::new(set(&[5, 1, 1])).unwrap();
         assert_eq!(vs.quorum_power(), 5);
@@ -259,6 +264,9 @@ mod tests {
         let mut seen: Vec<u16> = (0..4).map(|r| vs.proposer(Height(1), Round(r)).0).collect();
         seen.sort_unstable();
         assert_eq!(seen, vec![0, 1, 2, 3]);
-        assert_ne!(vs.proposer(Height(1), Round(0)), vs.proposer(Height(2), Round(0)));
+        assert_ne!(
+            vs.proposer(Height(1), Round(0)),
+            vs.proposer(Height(2), Round(0))
+        );
     }
 }

@@ -4,7 +4,7 @@
 use crate::message::{SignedProposal, SignedVote, VoteKind};
 use crate::types::{BlockHash, Round, ValidatorIndex};
 use crate::validators::ValidatorSet;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Two conflicting votes signed by one validator for the same height, round
 /// and step: proof that it double-signed.
@@ -79,8 +79,6 @@ struct Tally {
 #[derive(Default, Debug)]
 pub(crate) struct VoteKeeper {
     tallies: BTreeMap<(Round, VoteKind), Tally>,
-    /// Validators heard from per round (any step).
-    voters: BTreeMap<Round, (BTreeSet<ValidatorIndex>, u64)>,
     /// The highest round each validator voted in, for the round skip.
     max_round_of: BTreeMap<ValidatorIndex, (Round, u64)>,
 }
@@ -109,11 +107,10 @@ impl VoteKeeper {
         tally.by_validator.insert(v.validator, vec![sv]);
         *tally.power_for.entry(v.value).or_default() += power;
         tally.power += power;
-        let voters = self.voters.entry(v.round).or_default();
-        if voters.0.insert(v.validator) {
-            voters.1 += power;
-        }
-        let top = self.max_round_of.entry(v.validator).or_insert((v.round, power));
+        let top = self
+            .max_round_of
+            .entry(v.validator)
+            .or_insert((v.round, power));
         top.0 = top.0.max(v.round);
         AddOutcome::Added
     }
@@ -141,7 +138,12 @@ impl VoteKeeper {
     }
 
     /// The block (not nil) that holds at least `quorum` power in `round` at `kind`.
-    pub(crate) fn quorum_value(&self, round: Round, kind: VoteKind, quorum: u64) -> Option<BlockHash> {
+    pub(crate) fn quorum_value(
+        &self,
+        round: Round,
+        kind: VoteKind,
+        quorum: u64,
+    ) -> Option<BlockHash> {
         let t = self.tallies.get(&(round, kind))?;
         t.power_for
             .iter()
@@ -149,17 +151,12 @@ impl VoteKeeper {
             .and_then(|(v, _)| *v)
     }
 
-    /// The power of distinct validators heard from in `round`.
-    pub(crate) fn round_power(&self, round: Round) -> u64 {
-        self.voters.get(&round).map_or(0, |v| v.1)
-    }
-
     /// The highest round `r` such that validators holding at least
     /// `honest_power` have voted in round `r` or later: at least one honest
     /// validator has reached it, so it is safe and useful to join.
     pub(crate) fn skip_target(&self, honest_power: u64) -> Option<Round> {
         let mut tops: Vec<(Round, u64)> = self.max_round_of.values().copied().collect();
-        tops.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        tops.sort_unstable_by_key(|t| std::cmp::Reverse(t.0));
         let mut power = 0u64;
         for (round, p) in tops {
             power = power.saturating_add(p);
@@ -273,8 +270,10 @@ mod tests {
         // Counted once overall, but towards both values it signed.
         assert_eq!(vk.power_any(Round(2), VoteKind::Prevote), 1);
         assert_eq!(vk.power_for(Round(2), VoteKind::Prevote, None), 1);
-        assert_eq!(vk.power_for(Round(2), VoteKind::Prevote, Some(BlockHash([1; 32]))), 1);
-        assert_eq!(vk.round_power(Round(2)), 1);
+        assert_eq!(
+            vk.power_for(Round(2), VoteKind::Prevote, Some(BlockHash([1; 32]))),
+            1
+        );
         assert_eq!(vk.skip_target(1), Some(Round(2)));
         assert_eq!(vk.skip_target(2), None);
         vk.add(vote(&keys, 1, 5, None), &set);

@@ -63,39 +63,61 @@ fn three_f_validators_is_refused_and_the_broken_acceptance_is_caught() {
         })
     );
     let broken = twins(6, vec![0, 1], 2, Variant::ThreeF);
-    let caught = first_failure(|s| run_split(s, &broken, false).map(|_| ()).map_err(|e| e.to_string()));
+    let caught = first_failure(|s| {
+        run_split(s, &broken, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
     let (seed, msg) = caught.expect("the n = 3f engine survived every seed");
     assert!(msg.contains("disagreement"), "seed {seed}: {msg}");
     // The correct engine with the smallest valid set for f = 2 (n = 7).
     let correct = twins(7, vec![0, 1], 2, Variant::Correct);
     all_pass("twins split (n=7, f=2)", |s| {
-        run_split(s, &correct, false).map(|_| ()).map_err(|e| e.to_string())
+        run_split(s, &correct, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     });
 }
 
 #[test]
 fn a_majority_quorum_is_caught() {
     let broken = twins(7, vec![0, 1], 2, Variant::HalfQuorum);
-    let caught = first_failure(|s| run_split(s, &broken, false).map(|_| ()).map_err(|e| e.to_string()));
+    let caught = first_failure(|s| {
+        run_split(s, &broken, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
     let (seed, msg) = caught.expect("the n/2 quorum engine survived every seed");
     assert!(msg.contains("disagreement"), "seed {seed}: {msg}");
     let correct = twins(7, vec![0, 1], 2, Variant::Correct);
     all_pass("twins split (n=7, f=2)", |s| {
-        run_split(s, &correct, false).map(|_| ()).map_err(|e| e.to_string())
+        run_split(s, &correct, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     });
 }
 
 #[test]
 fn skipping_signature_checks_is_caught() {
     let broken = forger(Variant::SkipSignatures);
-    let caught = first_failure(|s| run(s, &broken, 1_000, 1_500, false).map(|_| ()).map_err(|e| e.to_string()));
+    let caught = first_failure(|s| {
+        run(s, &broken, 1_000, 1_500, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
     let (seed, msg) = caught.expect("the unsigned engine survived every seed");
     assert!(
-        msg.contains("invalid transaction") || msg.contains("nobody proposed") || msg.contains("disagreement"),
+        msg.contains("invalid transaction")
+            || msg.contains("nobody proposed")
+            || msg.contains("disagreement"),
         "seed {seed}: {msg}"
     );
     let correct = forger(Variant::Correct);
-    all_pass("forger", |s| run(s, &correct, 1_000, 1_500, false).map(|_| ()).map_err(|e| e.to_string()));
+    all_pass("forger", |s| {
+        run(s, &correct, 1_000, 1_500, false)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
 }
 
 /// f+1 twins (n = 4, two validators doubled) can break agreement; the
@@ -111,5 +133,8 @@ fn f_plus_one_twins_disagree_only_with_evidence() {
             Err(e) => panic!("{e}"),
         }
     }
-    assert!(disagreed > 0, "f+1 twins never broke agreement: the scenario is too weak");
+    assert!(
+        disagreed > 0,
+        "f+1 twins never broke agreement: the scenario is too weak"
+    );
 }

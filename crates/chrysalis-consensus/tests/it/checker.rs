@@ -90,10 +90,14 @@ impl Checker {
         }
         // Validity: someone proposed it, and every transaction is valid.
         if !self.proposed.contains(&hash) {
-            return Err(format!("{pid} decided {hash:?} at {h}, which nobody proposed"));
+            return Err(format!(
+                "{pid} decided {hash:?} at {h}, which nobody proposed"
+            ));
         }
         if let Some(tx) = block.txs.iter().find(|t| !tx_valid(t)) {
-            return Err(format!("{pid} decided an invalid transaction {tx:?} at {h}"));
+            return Err(format!(
+                "{pid} decided an invalid transaction {tx:?} at {h}"
+            ));
         }
         // Agreement.
         match self.first.get(&h) {
@@ -143,7 +147,10 @@ impl Checker {
         }
         if a.round == b.round {
             let signers: BTreeSet<_> = a.precommits.iter().map(|v| v.vote.validator).collect();
-            if b.precommits.iter().any(|v| signers.contains(&v.vote.validator)) {
+            if b.precommits
+                .iter()
+                .any(|v| signers.contains(&v.vote.validator))
+            {
                 return true;
             }
         }

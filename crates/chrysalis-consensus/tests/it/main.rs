@@ -1,7 +1,7 @@
 //! Simulation tests of chrysalis-consensus over chrysalis-sim.
 
+mod broken;
 mod checker;
 mod node;
 mod scenario;
-mod broken;
 mod sim_tests;

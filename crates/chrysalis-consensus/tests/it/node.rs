@@ -10,7 +10,6 @@ use chrysalis_consensus::{
     VoteKind, Wal,
 };
 use chrysalis_sim::{Ctx, Pid, Process};
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 
 /// Client transactions are tagged 0x01; anything else is invalid.
@@ -129,6 +128,8 @@ pub(crate) struct Node {
     /// Forensics: keep every vote received (for runs beyond f faults).
     pub forensic: bool,
     pub received_votes: Vec<SignedVote>,
+    /// Run the broken engine that skips signature checks.
+    pub skip_signatures: bool,
 }
 
 impl Node {
@@ -163,6 +164,7 @@ impl Node {
             crashes: 0,
             forensic: false,
             received_votes: Vec::new(),
+            skip_signatures: false,
         }
     }
 
@@ -200,7 +202,9 @@ impl Node {
         let hash = d.block.hash();
         self.decided
             .push((d.block.height, hash, d.block.clone(), d.cert.clone()));
-        self.log.commit(d).expect("the engine decides heights in order");
+        self.log
+            .commit(d)
+            .expect("the engine decides heights in order");
     }
 
     fn broadcast(&mut self, m: Message, ctx: &mut Ctx<'_, Message>) {
@@ -337,6 +341,9 @@ impl Process for Node {
             &entries,
         )
         .expect("height is at least 1");
+        if self.skip_signatures {
+            engine.broken_skip_signatures();
+        }
         let outs = engine.start();
         self.engine = Some(engine);
         self.drive(outs, ctx);
@@ -400,11 +407,6 @@ impl Process for Node {
         self.wal = MemWal::new();
         self.log = ReplicatedLog::new(Chain::default(), 16, 4096);
     }
-}
-
-/// Every block hash this node saw proposed by anyone (validity check helper).
-pub(crate) fn all_proposed(nodes: &[&Node]) -> BTreeSet<BlockHash> {
-    nodes.iter().flat_map(|n| n.proposed.iter().copied()).collect()
 }
 
 #[cfg(test)]

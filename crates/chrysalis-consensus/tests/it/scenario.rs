@@ -61,19 +61,18 @@ pub(crate) fn validator_set(setup: &Setup, keys: &[SigningKey]) -> ValidatorSet 
     }
 }
 
-pub(crate) fn config(variant: Variant) -> EngineConfig {
-    let mut c = EngineConfig::default();
-    c.tx_valid = tx_valid;
-    c.timeout_propose_ms = 100;
-    c.timeout_prevote_ms = 50;
-    c.timeout_precommit_ms = 50;
-    c.timeout_delta_ms = 10;
-    c.rebroadcast_ms = 100;
-    c.commit_wait_ms = 100;
+pub(crate) fn config() -> EngineConfig {
+    let mut c = EngineConfig {
+        tx_valid,
+        timeout_propose_ms: 100,
+        timeout_prevote_ms: 50,
+        timeout_precommit_ms: 50,
+        timeout_delta_ms: 10,
+        rebroadcast_ms: 100,
+        commit_wait_ms: 100,
+        ..EngineConfig::default()
+    };
     c.mempool.max_block_txs = 64;
-    if variant == Variant::SkipSignatures {
-        c = c.broken_skip_signatures();
-    }
     c
 }
 
@@ -82,7 +81,7 @@ pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, Val
     let keys = keys(setup.validators);
     let set = validator_set(setup, &keys);
     let n_pids = (setup.validators + setup.twins.len()) as u32;
-    let cfg = config(setup.variant);
+    let cfg = config();
     let mut procs = Vec::new();
     let roles = (0..setup.validators).chain(setup.twins.iter().copied());
     for (pid, v) in roles.enumerate() {
@@ -93,7 +92,7 @@ pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, Val
             .map(|(_, b)| *b)
             .unwrap_or_default();
         let twin = setup.twins.contains(&v);
-        procs.push(Node::new(
+        let mut node = Node::new(
             ValidatorIndex(v as u16),
             keys[v].clone(),
             set.clone(),
@@ -102,7 +101,9 @@ pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, Val
             n_pids,
             byz,
             twin,
-        ));
+        );
+        node.skip_signatures = setup.variant == Variant::SkipSignatures;
+        procs.push(node);
     }
     (Sim::new(seed, procs, faults), set)
 }
@@ -281,11 +282,26 @@ pub(crate) fn mixed_setup(seed: u64) -> Setup {
     for &v in &culprits[..f] {
         let b = match rng.below(9) {
             0 => continue,
-            1 => Byzantine { silent: true, ..Default::default() },
-            2 => Byzantine { equivocate: true, ..Default::default() },
-            3 => Byzantine { double_vote: true, ..Default::default() },
-            4 => Byzantine { forge: true, ..Default::default() },
-            5 => Byzantine { replay: true, ..Default::default() },
+            1 => Byzantine {
+                silent: true,
+                ..Default::default()
+            },
+            2 => Byzantine {
+                equivocate: true,
+                ..Default::default()
+            },
+            3 => Byzantine {
+                double_vote: true,
+                ..Default::default()
+            },
+            4 => Byzantine {
+                forge: true,
+                ..Default::default()
+            },
+            5 => Byzantine {
+                replay: true,
+                ..Default::default()
+            },
             6 => {
                 setup.twins.push(v);
                 continue;
@@ -311,7 +327,11 @@ pub(crate) fn mixed_setup(seed: u64) -> Setup {
 /// sides, with the honest validators split between them, for a random while;
 /// then heal and settle. This is the schedule that breaks quorum
 /// intersection when quorums are too small.
-pub(crate) fn run_split(seed: u64, setup: &Setup, allow_disagreement: bool) -> Result<Outcome, SimFailure> {
+pub(crate) fn run_split(
+    seed: u64,
+    setup: &Setup,
+    allow_disagreement: bool,
+) -> Result<Outcome, SimFailure> {
     let mut rng = SimRng::new(seed ^ 0x5B11_7000);
     let n = setup.validators;
     let honest: Vec<usize> = (0..n).filter(|v| !setup.twins.contains(v)).collect();

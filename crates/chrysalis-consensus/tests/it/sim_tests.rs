@@ -1,8 +1,7 @@
 //! The seed suites: the correct engine under every fault, the broken
 //! variants caught, replay determinism.
 
-use crate::node::Byzantine;
-use crate::scenario::{Setup, Variant, mixed_setup, run};
+use crate::scenario::{mixed_setup, run};
 
 /// Seeds per suite: `CHRYSALIS_SOAK_SEEDS` (total over the four mixed
 /// suites) or 1,000 by default.
@@ -22,7 +21,9 @@ fn mixed_suite(part: u64) {
     for seed in part * per..(part + 1) * per {
         let setup = mixed_setup(seed);
         if let Err(e) = run(seed, &setup, HEAL_MS, SETTLE_MS, false) {
-            panic!("{e}\n  setup: {setup:?}\n  replay: scenario::run({seed}, &mixed_setup({seed}), ..)");
+            panic!(
+                "{e}\n  setup: {setup:?}\n  replay: scenario::run({seed}, &mixed_setup({seed}), ..)"
+            );
         }
     }
 }
@@ -54,6 +55,8 @@ fn same_seed_same_trace_hash() {
     let b = run(7, &setup, HEAL_MS, SETTLE_MS, false).unwrap();
     assert_eq!(a.trace, b.trace);
     assert_eq!(a.max_height, b.max_height);
+    assert_eq!((a.steps, a.delivered), (b.steps, b.delivered));
+    assert!(a.max_height.0 >= 2, "the run decided almost nothing");
     let c = run(8, &setup, HEAL_MS, SETTLE_MS, false).unwrap();
     assert_ne!(a.trace, c.trace);
 }
@@ -62,7 +65,10 @@ fn same_seed_same_trace_hash() {
 /// prints each node's final state for a mixed-family seed.
 #[test]
 fn debug_seed() {
-    let Some(seed) = std::env::var("CHRYSALIS_DEBUG_SEED").ok().and_then(|s| s.parse().ok()) else {
+    let Some(seed) = std::env::var("CHRYSALIS_DEBUG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    else {
         return;
     };
     let setup = mixed_setup(seed);
