@@ -125,14 +125,21 @@ impl<V: Encode> DagNode<V> {
     }
 
     /// The node's address: BLAKE3 of a domain tag and the node's canonical
-    /// encoding, written into one buffer and hashed in one call (a node is
-    /// small, and the incremental hasher's set-up would cost as much as
-    /// the hashing).
+    /// encoding. The parents' part of the encoding is fed to the hasher as
+    /// it stands (length prefix, then the hashes), so only the value is
+    /// encoded into a buffer.
     pub fn hash(&self) -> Hash {
-        let mut w = Writer::new();
-        w.put_raw(DAG_NODE_DOMAIN);
-        self.encode(&mut w);
-        Hash(*blake3::hash(w.as_bytes()).as_bytes())
+        let parents = self.parents.as_slice();
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(DAG_NODE_DOMAIN);
+        // The codec's length prefix: a `u32`, little-endian.
+        let count = u32::try_from(parents.len()).unwrap_or(u32::MAX);
+        hasher.update(&count.to_le_bytes());
+        for p in parents {
+            hasher.update(&p.0);
+        }
+        hasher.update(&self.value.encode_body());
+        Hash(*hasher.finalize().as_bytes())
     }
 
     /// The parents' hashes, sorted.
