@@ -136,8 +136,12 @@ impl AgentState {
     ///   write's own context, so a version vector alone cannot tell which
     ///   dead dots it still holds); a live value omitted from both the
     ///   entries and the context stays as the peer has it, which is what
-    ///   the join keeps too. So the context is the sender's, minus one gap
-    ///   per value of a skill the peer is up to date on.
+    ///   the join keeps too. As intervals, per writer, that is the dots
+    ///   above `seen` plus the runs of dead dots below it: one entry per
+    ///   writer while few values were superseded, and at most one interval
+    ///   per live value the peer already holds however long the history
+    ///   (the price of not assuming causal delivery of deltas; each
+    ///   interval is 16 bytes).
     ///
     /// The delta is also a valid state: merging it instead of applying it
     /// gives the same result.

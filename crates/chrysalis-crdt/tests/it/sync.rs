@@ -134,10 +134,14 @@ fn one_update_ships_one_update() {
     let delta = a.delta_since(&b.version());
     assert_eq!(delta.skills().names().collect::<Vec<_>>(), vec!["skill-3"]);
     assert_eq!(delta.episodes().len(), 1);
-    // The context: one entry per writer, plus one gap per skill value the
-    // peer already holds (the values it must keep).
-    let ctx_bytes = delta.skills().context().to_bytes().len();
-    assert!(ctx_bytes <= 8 + REPLICAS * (32 + 8 + 8) + 16 * REPLICAS * skills);
+    // The context: one entry per writer. It is every dot seen except the
+    // live values of the skills left out, and those values sit among dead
+    // dots only where a skill was rewritten: here each writer's dots are
+    // all dead, all live, or all live but the one the update superseded.
+    let ctx = delta.skills().context();
+    let ctx_bytes = ctx.to_bytes().len();
+    let per_writer = 32 + 8 + 4 + 16;
+    assert!(ctx_bytes <= 4 + REPLICAS * per_writer, "{ctx_bytes} bytes");
     assert!(
         delta.to_bytes().len() < b.to_bytes().len() / 2,
         "{} vs {}",
