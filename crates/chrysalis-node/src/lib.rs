@@ -5,7 +5,8 @@
 //! - [`identity`]: the node's Ed25519 key and API token, sealed in its vault.
 //! - [`store`]: durable agent states behind [`StateStore`].
 //! - [`core`]: agents, digests and the conflict queue, without I/O.
-//! - [`replication`]: signed anti-entropy between admitted peers over UDP.
+//! - [`replication`]: signed anti-entropy between admitted peers, over
+//!   QUIC with pinned mutual TLS (`chrysalis-net`).
 //! - [`service`]: the event loop and the [`NodeHandle`] that talks to it.
 //! - [`http`]: the HTTP API (axum), its OpenAPI document and metrics.
 //! - [`logging`]: structured logs to standard error.

@@ -52,6 +52,7 @@ pub struct Metrics {
     bytes_received: AtomicU64,
     members_alive: AtomicU64,
     members_known: AtomicU64,
+    handshakes_refused: AtomicU64,
     dropped: [AtomicU64; 5],
     http: Mutex<BTreeMap<(String, u16), u64>>,
 }
@@ -73,6 +74,8 @@ pub struct GossipStats {
     pub frames_dropped: u64,
     /// Frames dropped because their signer is not admitted.
     pub frames_refused: u64,
+    /// TLS handshakes refused by the endpoint (unadmitted or wrong key).
+    pub handshakes_refused: u64,
     /// Peers heard from recently.
     pub members_alive: u64,
     /// Peers known.
@@ -114,6 +117,11 @@ impl Metrics {
         self.members_known.store(known as u64, Ordering::Relaxed);
     }
 
+    /// Sets the endpoint's count of refused handshakes.
+    pub fn set_handshakes_refused(&self, count: u64) {
+        self.handshakes_refused.store(count, Ordering::Relaxed);
+    }
+
     /// Counts an HTTP request by route template and status.
     pub fn http_request(&self, route: &str, status: u16) {
         if let Ok(mut map) = self.http.lock() {
@@ -132,6 +140,7 @@ impl Metrics {
             bytes_received: get(&self.bytes_received),
             frames_dropped: self.dropped.iter().map(get).sum(),
             frames_refused: self.dropped(DropReason::NotAdmitted),
+            handshakes_refused: get(&self.handshakes_refused),
             members_alive: get(&self.members_alive),
             members_known: get(&self.members_known),
         }

@@ -21,9 +21,11 @@
 //!   round.
 //! - `Want`: agent ids whose states the sender asks for.
 //!
-//! This is the node's own transport until `chrysalis-gossip` (SWIM) and
-//! `chrysalis-net` (QUIC with pinned certificates) take its place: the frame
-//! signature plays the part of the pinned certificate.
+//! Frames travel over `chrysalis-net` (QUIC, mutual TLS pinned to node
+//! keys, the same allowlist enforced at the handshake); the frame signature
+//! is checked against the key the handshake proved. This anti-entropy is
+//! the node's own until `chrysalis-gossip` (SWIM + delta anti-entropy)
+//! takes its place behind the same event loop.
 
 use crate::core::{Digest, NodeCore};
 use crate::metrics::{DropReason, Metrics};
@@ -214,9 +216,12 @@ impl Replicator {
     }
 
     /// Handles one datagram from `from` at `now_ms`.
+    /// `peer` is the node the transport proved the frame came from (its
+    /// TLS key), when it knows: a frame signed by another node is dropped.
     pub fn handle(
         &mut self,
         from: SocketAddr,
+        peer: Option<NodeId>,
         bytes: &[u8],
         now_ms: u64,
         core: &mut NodeCore,
@@ -229,6 +234,10 @@ impl Replicator {
                 return Output::default();
             }
         };
+        if peer.is_some_and(|p| p != sender) {
+            metrics.frame_dropped(DropReason::BadSignature);
+            return Output::default();
+        }
         metrics.frame_received(bytes.len());
         self.members.insert(
             sender,
@@ -505,7 +514,7 @@ mod tests {
             steps += 1;
             assert!(steps < 1000, "replication did not quiesce");
             let target = if to == addr(1) { &mut *a } else { &mut *b };
-            let out = target.0.handle(from, &frame, 1, &mut target.1, &m);
+            let out = target.0.handle(from, None, &frame, 1, &mut target.1, &m);
             queue.extend(out.send.into_iter().map(|(next, f)| (to, next, f)));
         }
     }
@@ -537,7 +546,7 @@ mod tests {
         intruder.join = vec![addr(1)];
         let out = intruder.tick(&core_i, &m);
         let frame = &out.send[0].1;
-        let handled = a.handle(addr(9), frame, 1, &mut core_a, &m);
+        let handled = a.handle(addr(9), None, frame, 1, &mut core_a, &m);
         assert!(handled.send.is_empty());
         assert_eq!(a.members().count(), 0);
         assert_eq!(m.dropped(DropReason::NotAdmitted), 1);
@@ -547,9 +556,9 @@ mod tests {
         let mut frame = friend.tick(&core_f, &m).send.remove(0).1;
         let last = frame.len() - 1;
         frame[last] ^= 1;
-        a.handle(addr(2), &frame, 1, &mut core_a, &m);
+        a.handle(addr(2), Some(id_of(2)), &frame, 1, &mut core_a, &m);
         assert_eq!(m.dropped(DropReason::BadSignature), 1);
-        a.handle(addr(2), b"junk", 1, &mut core_a, &m);
+        a.handle(addr(2), None, b"junk", 1, &mut core_a, &m);
         assert_eq!(m.dropped(DropReason::Malformed), 1);
         assert_eq!(a.members().count(), 0);
     }

@@ -11,16 +11,16 @@ use crate::core::{ConflictView, CoreError, Digest, NodeCore, Settlement};
 use crate::http;
 use crate::identity::NodeIdentity;
 use crate::metrics::{DropReason, Metrics};
-use crate::replication::{MAX_FRAME_BYTES, Member, Output, Replicator};
+use crate::replication::{Member, Output, Replicator};
 use crate::store::{StateStore, StoreError};
 use chrysalis_crdt::AgentState;
 use chrysalis_crypto::secret::Secret;
+use chrysalis_net::{Admission, Channel, Endpoint, NetConfig, NetError};
 use chrysalis_types::codec::Encode;
 use chrysalis_types::{AgentId, EpisodeId, NodeId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -36,6 +36,15 @@ pub enum NodeError {
         /// The operating system's error.
         #[source]
         source: std::io::Error,
+    },
+    /// The replication endpoint could not start.
+    #[error("could not start the replication endpoint on {addr}: {source}")]
+    Net {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        #[source]
+        source: NetError,
     },
     /// The store failed.
     #[error(transparent)]
@@ -235,12 +244,23 @@ impl Node {
                 .map_err(|source| NodeError::CorruptState { agent, source })?;
         }
         let bind_err = |addr| move |source| NodeError::Bind { addr, source };
-        let socket = UdpSocket::bind(config.gossip_listen)
-            .await
-            .map_err(bind_err(config.gossip_listen))?;
-        let gossip_addr = socket
-            .local_addr()
-            .map_err(bind_err(config.gossip_listen))?;
+        let net_err = |source| NodeError::Net {
+            addr: config.gossip_listen,
+            source,
+        };
+        let admission = if config.allow.is_empty() {
+            Admission::open()
+        } else {
+            Admission::allowlist(config.allow.iter().copied())
+        };
+        let endpoint = Endpoint::bind(
+            config.gossip_listen,
+            &identity.key,
+            admission,
+            NetConfig::default(),
+        )
+        .map_err(net_err)?;
+        let gossip_addr = endpoint.local_addr().map_err(net_err)?;
         let listener = tokio::net::TcpListener::bind(config.http_listen)
             .await
             .map_err(bind_err(config.http_listen))?;
@@ -270,7 +290,7 @@ impl Node {
             core,
             replicator,
             store,
-            socket,
+            endpoint,
             gossip_addr,
             metrics,
             interval_ms: config.gossip_interval_ms,
@@ -302,7 +322,7 @@ struct EventLoop {
     core: NodeCore,
     replicator: Replicator,
     store: Box<dyn StateStore>,
-    socket: UdpSocket,
+    endpoint: Endpoint,
     gossip_addr: SocketAddr,
     metrics: Arc<Metrics>,
     interval_ms: u64,
@@ -319,7 +339,6 @@ impl EventLoop {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut stopped: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(std::time::Duration::from_millis(self.interval_ms));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut buf = vec![0u8; MAX_FRAME_BYTES + 1];
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
@@ -339,12 +358,21 @@ impl EventLoop {
                     }
                     None => break,
                 },
-                received = self.socket.recv_from(&mut buf) => {
-                    if let Ok((len, from)) = received {
-                        let out = self.replicator.handle(
-                            from, &buf[..len], now_ms(), &mut self.core, &self.metrics,
-                        );
-                        self.flush(out).await;
+                incoming = self.endpoint.recv() => {
+                    match incoming {
+                        Some(frame) if frame.channel == Channel::GOSSIP => {
+                            let out = self.replicator.handle(
+                                frame.addr,
+                                Some(frame.from),
+                                &frame.payload,
+                                now_ms(),
+                                &mut self.core,
+                                &self.metrics,
+                            );
+                            self.flush(out).await;
+                        }
+                        Some(_) => self.metrics.frame_dropped(DropReason::Malformed),
+                        None => break,
                     }
                 }
                 _ = ticker.tick() => {
@@ -352,10 +380,12 @@ impl EventLoop {
                     let now = now_ms();
                     let known = self.replicator.members().count();
                     self.metrics.set_members(self.replicator.alive(now), known);
+                    self.metrics.set_handshakes_refused(self.endpoint.metrics().handshakes_refused);
                     self.flush(out).await;
                 }
             }
         }
+        self.endpoint.close().await;
         tracing::info!("event loop stopped");
     }
 
@@ -367,13 +397,19 @@ impl EventLoop {
             }
         }
         for (to, frame) in out.send {
-            match self.socket.send_to(&frame, to).await {
-                Ok(_) => self.metrics.frame_sent(frame.len()),
-                Err(err) => {
-                    tracing::debug!(%to, %err, "send failed");
-                    self.metrics.frame_dropped(DropReason::SendFailed);
+            // A send may dial (and a dial may wait on a dead peer): never
+            // in the event loop itself.
+            let endpoint = self.endpoint.clone();
+            let metrics = self.metrics.clone();
+            tokio::spawn(async move {
+                match endpoint.send(to, None, Channel::GOSSIP, &frame).await {
+                    Ok(()) => metrics.frame_sent(frame.len()),
+                    Err(err) => {
+                        tracing::debug!(%to, %err, "send failed");
+                        metrics.frame_dropped(DropReason::SendFailed);
+                    }
                 }
-            }
+            });
         }
     }
 

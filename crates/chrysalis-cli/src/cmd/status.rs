@@ -102,12 +102,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     }
     writeln!(
         out,
-        "rounds {}  sent {}  received {}  dropped {} (refused {})",
+        "rounds {}  sent {}  received {}  dropped {} (refused {})  handshakes refused {}",
         gossip["rounds"],
         gossip["frames_sent"],
         gossip["frames_received"],
         gossip["frames_dropped"],
-        gossip["frames_refused"]
+        gossip["frames_refused"],
+        gossip["handshakes_refused"]
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -285,11 +285,11 @@ fn a_node_outside_the_allowlist_is_refused() {
     // The foreign node admits A and joins it; A has never heard of it.
     let foreign = start(&df, &tf, &[&a.gossip], &[ia]);
     foreign.post("/v1/agents", json!({"id": agent_id(7)}));
-    eventually("A to refuse the foreign node's frames", || {
-        a.get("/v1/cluster/gossip")["frames_refused"]
+    eventually("A to refuse the foreign node's handshakes", || {
+        a.get("/v1/cluster/gossip")["handshakes_refused"]
             .as_u64()
             .unwrap()
-            >= 3
+            >= 2
     });
     eventually("A and B to see each other", || {
         a.alive_members() == 1 && b.alive_members() == 1

@@ -130,7 +130,7 @@ fn schemas() -> Value {
             "rounds": {"type": "integer"}, "frames_sent": {"type": "integer"},
             "bytes_sent": {"type": "integer"}, "frames_received": {"type": "integer"},
             "bytes_received": {"type": "integer"}, "frames_dropped": {"type": "integer"},
-            "frames_refused": {"type": "integer"}, "members_alive": {"type": "integer"},
+            "frames_refused": {"type": "integer"}, "handshakes_refused": {"type": "integer"}, "members_alive": {"type": "integer"},
             "members_known": {"type": "integer"},
         }), &["rounds", "frames_sent", "frames_received", "frames_dropped", "members_alive"]),
     })
