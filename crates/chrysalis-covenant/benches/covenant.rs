@@ -63,6 +63,27 @@ fn delegated_covenant() -> (Covenant, AgentId) {
     (cov, sub)
 }
 
+/// The delegated covenant plus one hand-written biscuit block, so it is not
+/// compiled and decides through the authorizer.
+fn uncompiled_covenant(cov: &Covenant) -> Covenant {
+    let root = SigningKey::from_seed(&[7; 32]).verifying_key();
+    let root_key =
+        biscuit_auth::PublicKey::from_bytes(root.as_bytes(), biscuit_auth::Algorithm::Ed25519)
+            .expect("benchmark fixture is valid");
+    let bytes = cov.to_bytes().expect("benchmark fixture is valid");
+    let token = biscuit_auth::Biscuit::from(bytes, root_key).expect("benchmark fixture is valid");
+    let block = biscuit_auth::BlockBuilder::new()
+        .code(r#"check if resource($r), $r.starts_with("tools/")"#)
+        .expect("benchmark fixture is valid");
+    let appended = token
+        .append(block)
+        .and_then(|t| t.to_vec())
+        .expect("benchmark fixture is valid");
+    let unc = Covenant::from_bytes(&appended, &root).expect("benchmark fixture is valid");
+    assert!(!unc.is_compiled());
+    unc
+}
+
 fn covenant_check(c: &mut Criterion) {
     let (cov, sub) = delegated_covenant();
     assert!(cov.is_compiled());
@@ -119,6 +140,34 @@ fn covenant_check(c: &mut Criterion) {
     });
     group.bench_function("capability_biscuit_authorizer", |b| {
         b.iter(|| cov.authorize_datalog(black_box(&request), NOW_MS).is_ok())
+    });
+    // Not compiled: a repeated request is answered from the covenant's memory
+    // of authorizer decisions; a new one (here: a new second each time) runs
+    // the authorizer.
+    let unc = uncompiled_covenant(&cov);
+    assert!(unc.authorize(&request, NOW_MS).is_ok());
+    group.bench_function("capability_uncompiled_repeat", |b| {
+        b.iter(|| unc.authorize(black_box(&request), NOW_MS).is_ok())
+    });
+    let mut second = 0u64;
+    group.bench_function("capability_uncompiled_new_request", |b| {
+        b.iter(|| {
+            second = (second + 1) % 3000;
+            unc.authorize(black_box(&request), NOW_MS + second * 1000)
+                .is_ok()
+        })
+    });
+    let mut unc_gate = CovenantGate::new(budget.clone(), CountingRecorder(0));
+    group.bench_function("gate_check_uncompiled_repeat", |b| {
+        b.iter(|| {
+            let admitted = unc_gate
+                .check(&unc, black_box(&request), amount, now)
+                .expect("benchmark fixture is valid");
+            admitted
+                .reservation
+                .commit(Amount::ONE_CALL)
+                .expect("benchmark fixture is valid");
+        })
     });
     group.bench_function("budget_reserve_commit", |b| {
         b.iter(|| {

@@ -15,18 +15,22 @@
 //! and checks run natively in well under a microsecond, with the same
 //! decision the biscuit authorizer would reach (a property test holds the two
 //! paths equal). Any other token still works, through the biscuit
-//! authorizer.
+//! authorizer; such a covenant remembers its recent decisions (see
+//! `decision_cache`), so a repeated request skips the authorizer.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use biscuit_auth::builder::{BlockBuilder, Term};
+use biscuit_auth::builder::{BlockBuilder, Policy, Term};
 use biscuit_auth::{
     Algorithm, AuthorizerLimits, Biscuit, KeyPair, PrivateKey, PublicKey, datalog::SymbolTable,
 };
 use chrysalis_crypto::ed25519::{SigningKey, VerifyingKey};
 use chrysalis_types::{AgentId, Decode, Encode, impl_codec};
 use rand_core::{CryptoRng, RngCore};
+
+use crate::decision_cache::DecisionCache;
 
 /// A right granted by the authority block: `action` on every resource whose
 /// name starts with `resource_prefix`.
@@ -295,6 +299,8 @@ pub struct Covenant {
     token: Biscuit,
     token_id: Vec<u8>,
     compiled: Option<Compiled>,
+    /// Recent authorizer decisions, used only when not compiled.
+    decisions: DecisionCache,
 }
 
 /// The native form of a covenant whose blocks all match their descriptions.
@@ -319,6 +325,7 @@ impl Covenant {
             token,
             token_id,
             compiled,
+            decisions: DecisionCache::new(),
         }
     }
 
@@ -335,6 +342,12 @@ impl Covenant {
     /// Whether checks run natively (see the module documentation).
     pub fn is_compiled(&self) -> bool {
         self.compiled.is_some()
+    }
+
+    /// How many authorizer decisions this covenant remembers now.
+    #[cfg(test)]
+    pub(crate) fn cached_decisions(&self) -> usize {
+        self.decisions.len()
     }
 
     /// The revocation id of the last block, which names this exact token.
@@ -359,15 +372,23 @@ impl Covenant {
     }
 
     /// Decides `request` at `now_ms` (milliseconds since the Unix epoch),
-    /// natively when compiled, else through the biscuit authorizer.
+    /// natively when compiled, else through the biscuit authorizer, whose
+    /// decision for the same request in the same second is remembered.
     pub fn authorize(&self, request: &Request<'_>, now_ms: u64) -> Result<(), Denial> {
-        match &self.compiled {
-            Some(compiled) => compiled.authorize(request, now_ms / 1000),
-            None => self.authorize_datalog(request, now_ms),
+        let now_s = now_ms / 1000;
+        if let Some(compiled) = &self.compiled {
+            return compiled.authorize(request, now_s);
         }
+        if let Some(decision) = self.decisions.get(request, now_s) {
+            return decision;
+        }
+        let decision = self.authorize_datalog(request, now_ms);
+        self.decisions.put(request, now_s, &decision);
+        decision
     }
 
-    /// Decides `request` with the biscuit authorizer, whatever the token.
+    /// Decides `request` with the biscuit authorizer, whatever the token
+    /// (no cache: every call runs the Datalog).
     pub fn authorize_datalog(&self, request: &Request<'_>, now_ms: u64) -> Result<(), Denial> {
         use biscuit_auth::builder::{fact, string};
         let cost = i64::try_from(request.cost).map_err(|_| Denial::CostOutOfRange)?;
@@ -383,9 +404,8 @@ impl Covenant {
         for f in facts {
             builder = builder.fact(f).map_err(authorizer_error)?;
         }
-        let policy = "allow if operation($op), resource($r), right($op, $p), $r.starts_with($p)";
         let mut authorizer = builder
-            .policy(policy)
+            .policy(allow_policy()?)
             .map_err(authorizer_error)?
             .set_limits(AuthorizerLimits {
                 max_facts: 1000,
@@ -399,6 +419,16 @@ impl Covenant {
             Err(e) => Err(datalog_denial(e)),
         }
     }
+}
+
+/// The one allow policy, parsed once per process rather than per decision.
+fn allow_policy() -> Result<Policy, Denial> {
+    static POLICY: OnceLock<Result<Policy, biscuit_auth::error::Token>> = OnceLock::new();
+    let source = "allow if operation($op), resource($r), right($op, $p), $r.starts_with($p)";
+    POLICY
+        .get_or_init(|| Policy::try_from(source))
+        .clone()
+        .map_err(Denial::Authorizer)
 }
 
 fn datalog_denial(e: biscuit_auth::error::Token) -> Denial {

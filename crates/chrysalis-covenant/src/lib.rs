@@ -16,6 +16,7 @@
 
 pub mod budget;
 pub mod capability;
+mod decision_cache;
 pub mod gate;
 pub mod trace;
 

@@ -14,6 +14,10 @@ use crate::*;
 
 const NOW_MS: u64 = 1_800_000_000_000;
 
+/// One uncompiled covenant shared by property-test cases (loading verifies
+/// signatures, which is slow in a debug build).
+static UNCOMPILED: std::sync::OnceLock<Covenant> = std::sync::OnceLock::new();
+
 fn agent(n: u8) -> AgentId {
     AgentId::new([n; 16])
 }
@@ -178,6 +182,63 @@ fn hand_written_blocks_fall_back_to_datalog() {
             ..
         })
     ));
+}
+
+/// A covenant with a hand-written block (never compiled): `.txt` resources
+/// only, until `NOW_MS / 1000 + 60` seconds.
+fn uncompiled_covenant() -> Covenant {
+    let mut rng = StdRng::seed_from_u64(5);
+    let (cov, root) = root_covenant(&mut rng);
+    let root_key =
+        biscuit_auth::PublicKey::from_bytes(root.as_bytes(), biscuit_auth::Algorithm::Ed25519)
+            .unwrap();
+    let token = biscuit_auth::Biscuit::from(cov.to_bytes().unwrap(), root_key).unwrap();
+    let expiry = NOW_MS / 1000 + 60;
+    let params = std::collections::HashMap::from([(
+        "expiry".to_owned(),
+        biscuit_auth::builder::Term::Date(expiry),
+    )]);
+    let block = biscuit_auth::BlockBuilder::new()
+        .code_with_params(
+            r#"check if resource($r), $r.ends_with(".txt"); check if time($t), $t <= {expiry}"#,
+            params,
+            std::collections::HashMap::new(),
+        )
+        .unwrap();
+    let appended = token.append(block).unwrap().to_vec().unwrap();
+    let loaded = Covenant::from_bytes(&appended, &root).unwrap();
+    assert!(!loaded.is_compiled());
+    loaded
+}
+
+#[test]
+fn uncompiled_covenants_remember_decisions_exactly() {
+    let cov = uncompiled_covenant();
+    let a = agent(1);
+    let ok = req(a, "read", "/data/a.txt");
+    let refused = req(a, "read", "/data/a.bin");
+    assert_eq!(cov.authorize(&ok, NOW_MS), Ok(()));
+    assert_eq!(cov.cached_decisions(), 1);
+    // The same request in the same second is answered from memory, and the
+    // answer is the authorizer's.
+    assert_eq!(cov.authorize(&ok, NOW_MS + 999), Ok(()));
+    assert_eq!(cov.cached_decisions(), 1);
+    let denial = cov.authorize(&refused, NOW_MS);
+    assert!(matches!(denial, Err(Denial::Refused { .. })));
+    assert_eq!(cov.authorize(&refused, NOW_MS), denial);
+    // Time is part of the key: the expiry bites at the same second as
+    // without the cache.
+    let late = NOW_MS + 61_000;
+    assert!(matches!(
+        cov.authorize(&ok, late),
+        Err(Denial::Refused { .. })
+    ));
+    assert_eq!(cov.authorize(&ok, late), cov.authorize_datalog(&ok, late));
+    assert_eq!(cov.cached_decisions(), 3);
+    // A clone starts with an empty memory but decides the same.
+    let clone = cov.clone();
+    assert_eq!(clone.cached_decisions(), 0);
+    assert_eq!(clone.authorize(&ok, NOW_MS), Ok(()));
 }
 
 #[test]
@@ -408,6 +469,28 @@ proptest! {
 
     /// Threads hammering reserve / commit / release never overdraw any
     /// dimension, and at rest every unit is accounted for.
+    #[test]
+    fn remembered_decisions_equal_the_authorizer(
+        requests in proptest::collection::vec(
+            (0u8..3, 0usize..4, 0u64..3, 0u64..90),
+            1..12,
+        ),
+    ) {
+        let cov = UNCOMPILED.get_or_init(uncompiled_covenant);
+        let resources = ["/data/a.txt", "/data/a.bin", "/other/b.txt", "/data/tmp/c.txt"];
+        // Each request twice: the second is usually a hit (or a collision's miss).
+        for (who, resource, cost, offset_s) in requests.iter().chain(requests.iter()) {
+            let request = Request {
+                principal: agent(*who),
+                action: if *who == 2 { "write" } else { "read" },
+                resource: resources[*resource],
+                cost: *cost,
+            };
+            let now_ms = NOW_MS + offset_s * 1000;
+            prop_assert_eq!(cov.authorize(&request, now_ms), cov.authorize_datalog(&request, now_ms));
+        }
+    }
+
     #[test]
     fn budget_never_negative_under_concurrency(
         limit in 1u64..64,
