@@ -1,7 +1,7 @@
 //! Node benchmarks over real loopback sockets.
 //!
-//! - `convergence`: five nodes (one process, five event loops, real UDP and
-//!   disk), default 200 ms gossip interval. Time from a skill write on node
+//! - `convergence`: five nodes (one process, five event loops, real QUIC
+//!   over loopback and redb on disk), default 200 ms gossip interval. Time from a skill write on node
 //!   A (acknowledged, so persisted) until all five hold the same state
 //!   digest. Side by side: with eager push (the default) and with
 //!   anti-entropy rounds alone.
@@ -13,7 +13,7 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use chrysalis_node::{DirStore, Node, NodeConfig, NodeHandle, NodeIdentity};
+use chrysalis_node::{Node, NodeConfig, NodeHandle, NodeIdentity, NodeStore};
 use chrysalis_types::AgentId;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
@@ -43,7 +43,7 @@ async fn start(
     push: bool,
 ) -> (Node, String) {
     let identity = NodeIdentity::load_or_create(dir.path(), None, 1).expect("identity");
-    let store = DirStore::open(dir.path().join("agents")).expect("store");
+    let store = NodeStore::open(dir.path()).expect("store");
     let node = Node::start(&config(dir.path(), join, push), &identity, Box::new(store))
         .await
         .expect("node starts");

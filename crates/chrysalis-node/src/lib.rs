@@ -26,4 +26,4 @@ pub mod store;
 pub use config::{ConfigError, ConfigOverrides, NodeConfig};
 pub use identity::{IdentityError, NodeIdentity};
 pub use service::{Node, NodeError, NodeHandle};
-pub use store::{DirStore, MemoryStore, StateStore, StoreError};
+pub use store::{DirStore, MemoryStore, NodeStore, StateStore, StoreError};

@@ -391,10 +391,13 @@ impl EventLoop {
 
     /// Persists what changed, then sends.
     async fn flush(&mut self, out: Output) {
-        for agent in out.changed {
-            if let Err(err) = self.persist(agent) {
-                tracing::error!(%agent, %err, "could not persist a merged state");
-            }
+        let rows: Vec<(AgentId, Vec<u8>)> = out
+            .changed
+            .iter()
+            .filter_map(|agent| self.core.agent(*agent).map(|s| (*agent, s.to_bytes())))
+            .collect();
+        if let Err(err) = self.store.put_many(&rows) {
+            tracing::error!(%err, "could not persist merged states");
         }
         for (to, frame) in out.send {
             // A send may dial (and a dial may wait on a dead peer): never
@@ -410,13 +413,6 @@ impl EventLoop {
                     }
                 }
             });
-        }
-    }
-
-    fn persist(&mut self, agent: AgentId) -> Result<(), StoreError> {
-        match self.core.agent(agent) {
-            Some(state) => self.store.put(agent, &state.to_bytes()),
-            None => Ok(()),
         }
     }
 
@@ -448,10 +444,17 @@ impl EventLoop {
         if batch.acks.is_empty() {
             return;
         }
-        let mut outcome = BTreeMap::new();
-        for agent in &batch.dirty {
-            outcome.insert(*agent, self.persist(*agent).map_err(Arc::new));
-        }
+        let rows: Vec<(AgentId, Vec<u8>)> = batch
+            .dirty
+            .iter()
+            .filter_map(|agent| self.core.agent(*agent).map(|s| (*agent, s.to_bytes())))
+            .collect();
+        let persisted = self.store.put_many(&rows).map_err(Arc::new);
+        let outcome: BTreeMap<AgentId, Result<(), Arc<StoreError>>> = batch
+            .dirty
+            .iter()
+            .map(|agent| (*agent, persisted.clone()))
+            .collect();
         for (agent, ack) in batch.acks {
             ack(outcome.get(&agent).cloned().unwrap_or(Ok(())));
         }

@@ -1,12 +1,18 @@
 //! Where the node keeps agent states: a small trait, so the event loop does
 //! not care whether states live in memory (tests) or on disk.
 //!
-//! [`DirStore`] writes one file per agent under `<data_dir>/agents/`, each
-//! replaced atomically (temp file, fsync, rename, fsync directory), so a
-//! state the node acknowledged survives `kill -9` and a torn write leaves
-//! the previous state in place.
+//! - [`NodeStore`] (chrysalis-store, redb at `<data_dir>/node.redb`): what
+//!   `chrysalis up` uses. A batch of states is one durable transaction
+//!   (group commit): after `Ok` all are stored, after a crash none or all.
+//! - [`DirStore`] writes one file per agent under a directory, each
+//!   replaced atomically (temp file, fsync, rename, fsync directory).
+//!
+//! Either way a state the node acknowledged survives `kill -9`, and a torn
+//! write leaves the previous state in place.
 
 use chrysalis_store::atomic::{AtomicWriteError, write_atomic};
+pub use chrysalis_store::node_store::NodeStore;
+use chrysalis_store::node_store::{NodeStoreError, NodeStoreOpenError};
 use chrysalis_types::AgentId;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +38,12 @@ pub enum StoreError {
     /// A state could not be written; the previous one is intact.
     #[error(transparent)]
     Write(#[from] AtomicWriteError),
+    /// The node database failed.
+    #[error(transparent)]
+    Database(#[from] NodeStoreError),
+    /// The node database could not be opened.
+    #[error(transparent)]
+    OpenDatabase(#[from] NodeStoreOpenError),
     /// A file in the store is not an agent state file.
     #[error("{} is not an agent state file", path.display())]
     Foreign {
@@ -46,6 +58,30 @@ pub trait StateStore: Send + 'static {
     fn load_all(&self) -> Result<Vec<(AgentId, Vec<u8>)>, StoreError>;
     /// Stores `bytes` as the state of `agent`, durably, before returning.
     fn put(&mut self, agent: AgentId, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Stores several states durably before returning (one transaction
+    /// where the backend has them).
+    fn put_many(&mut self, batch: &[(AgentId, Vec<u8>)]) -> Result<(), StoreError> {
+        for (agent, bytes) in batch {
+            self.put(*agent, bytes)?;
+        }
+        Ok(())
+    }
+}
+
+impl StateStore for NodeStore {
+    fn load_all(&self) -> Result<Vec<(AgentId, Vec<u8>)>, StoreError> {
+        Ok(self.agents()?)
+    }
+
+    fn put(&mut self, agent: AgentId, bytes: &[u8]) -> Result<(), StoreError> {
+        Ok(self.put_agent(agent, bytes)?)
+    }
+
+    fn put_many(&mut self, batch: &[(AgentId, Vec<u8>)]) -> Result<(), StoreError> {
+        let rows: Vec<(AgentId, &[u8])> = batch.iter().map(|(a, b)| (*a, b.as_slice())).collect();
+        Ok(self.put_agents(&rows)?)
+    }
 }
 
 /// States in memory: for tests and benchmarks of everything above the disk.
@@ -155,6 +191,22 @@ mod tests {
         std::fs::write(dir.path().join("agents/x.chrysalis-tmp-1"), b"torn").unwrap();
         let reopened = DirStore::open(dir.path().join("agents")).unwrap();
         assert_eq!(reopened.load_all().unwrap(), vec![(a, b"two".to_vec())]);
+    }
+
+    #[test]
+    fn node_store_keeps_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = NodeStore::open(dir.path()).unwrap();
+        let (a, b) = (AgentId::new([1; 16]), AgentId::new([2; 16]));
+        store
+            .put_many(&[(a, b"a".to_vec()), (b, b"b".to_vec())])
+            .unwrap();
+        drop(store);
+        let store = NodeStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.load_all().unwrap(),
+            vec![(a, b"a".to_vec()), (b, b"b".to_vec())]
+        );
     }
 
     #[test]

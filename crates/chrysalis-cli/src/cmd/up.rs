@@ -7,7 +7,7 @@
 //! provisioning allowlists before the first start.
 
 use anyhow::{Context, Result};
-use chrysalis_node::{ConfigOverrides, DirStore, Node, NodeConfig, NodeIdentity};
+use chrysalis_node::{ConfigOverrides, Node, NodeConfig, NodeIdentity, NodeStore};
 use chrysalis_types::NodeId;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -79,7 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     chrysalis_node::logging::init(&config.log_level)?;
-    let store = DirStore::open(config.data_dir.join("agents"))?;
+    let store = NodeStore::open(&config.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,7 @@
 //! Nodes in this process, each on its own runtime, driven over loopback.
 
 use chrysalis_node::client::Client;
-use chrysalis_node::{DirStore, Node, NodeConfig, NodeIdentity};
+use chrysalis_node::{Node, NodeConfig, NodeIdentity, NodeStore};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ impl TestNode {
             ..NodeConfig::default()
         };
         let identity = NodeIdentity::load_or_create(dir, None, 1).unwrap();
-        let store = DirStore::open(dir.join("agents")).unwrap();
+        let store = NodeStore::open(dir).unwrap();
         let node = rt
             .block_on(Node::start(&config, &identity, Box::new(store)))
             .unwrap();
