@@ -14,7 +14,11 @@
 //! - [`Mempool`]: batches client transactions into blocks, bounded by count and bytes.
 //! - [`ReplicatedLog`]: decided blocks applied in order to a [`StateMachine`],
 //!   with snapshots and log compaction.
+//! - Wire and WAL encodings: [`Message`] and [`WalEntry`] implement
+//!   chrysalis-types' canonical `Encode`/`Decode`; bad bytes are a typed
+//!   `DecodeError`.
 
+mod codec;
 mod engine;
 mod log;
 mod mempool;
