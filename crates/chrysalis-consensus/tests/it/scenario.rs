@@ -4,7 +4,7 @@
 use crate::checker::{Checker, check_progress};
 use crate::node::{Byzantine, Node, tx_valid};
 use chrysalis_consensus::{
-    EngineConfig, Height, SigningKey, Validator, ValidatorIndex, ValidatorSet,
+    EngineConfig, Height, Message, SigningKey, Validator, ValidatorIndex, ValidatorSet,
 };
 use chrysalis_sim::{Faults, Pid, Sim, SimFailure, SimRng};
 
@@ -247,6 +247,7 @@ fn run_with(
             sim.restart(p);
         }
     }
+    replay_old_messages(&mut sim);
     let base = Checker::max_height(&sim);
     inspect(&sim);
     sim.run_until(heal_ms + settle_ms, |s| checker.check(s))?;
@@ -261,6 +262,27 @@ fn run_with(
         steps: sim.stats().steps,
         delivered: sim.stats().delivered,
     })
+}
+
+/// A network-level replay attack: the first decided block with its
+/// certificate, and each of its precommits, injected into every process
+/// with a spoofed sender (they are old, so they must change nothing).
+fn replay_old_messages(sim: &mut Sim<Node>) {
+    let pids: Vec<Pid> = sim.pids().collect();
+    let old = pids.iter().find_map(|p| {
+        sim.process(*p)
+            .decided
+            .first()
+            .map(|d| (d.2.clone(), d.3.clone()))
+    });
+    let Some((block, cert)) = old else { return };
+    for (i, to) in pids.iter().enumerate() {
+        let spoofed = pids[(i + 1) % pids.len()];
+        sim.inject(spoofed, *to, Message::Commit(block.clone(), cert.clone()));
+        for v in &cert.precommits {
+            sim.inject(spoofed, *to, Message::Vote(*v));
+        }
+    }
 }
 
 /// The mixed family: n = 4 (f = 1) or n = 7 (f = 2), at most f faulty
