@@ -2,6 +2,7 @@
 //! codec over our canonical encoding.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut};
 use chrysalis_types::NodeId;
@@ -15,9 +16,11 @@ pub const MAX_ADDR_BYTES: usize = 128;
 ///
 /// The core never interprets it: the node shell puts `"ip:port"` text (or
 /// any bytes its transport understands) in it, the simulator a process
-/// index. Two members never share an address at the same time.
+/// index. Two members never share an address at the same time. Cloning is
+/// a reference-count bump: foca clones and compares addresses on every
+/// membership update.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerAddr(Vec<u8>);
+pub struct PeerAddr(Arc<[u8]>);
 
 impl PeerAddr {
     /// An address of at most [`MAX_ADDR_BYTES`] bytes.
@@ -26,17 +29,17 @@ impl PeerAddr {
         if bytes.len() > MAX_ADDR_BYTES {
             return Err(AddrTooLong { len: bytes.len() });
         }
-        Ok(Self(bytes))
+        Ok(Self(bytes.into()))
     }
 
     /// An address made of a number (as the simulator's process index).
     pub fn from_index(index: u32) -> Self {
-        Self(index.to_le_bytes().to_vec())
+        Self(Arc::from(index.to_le_bytes().as_slice()))
     }
 
     /// The number [`PeerAddr::from_index`] put in, if this is such an address.
     pub fn to_index(&self) -> Option<u32> {
-        let bytes: [u8; 4] = self.0.as_slice().try_into().ok()?;
+        let bytes: [u8; 4] = self.0.as_ref().try_into().ok()?;
         Some(u32::from_le_bytes(bytes))
     }
 
@@ -88,7 +91,7 @@ impl Decode for PeerAddr {
                 max: MAX_ADDR_BYTES as u64,
             });
         }
-        Ok(Self(bytes.to_vec()))
+        Ok(Self(Arc::from(bytes)))
     }
 }
 

@@ -265,6 +265,21 @@ impl<R: Replicated> GossipNode<R> {
         Ok(result?)
     }
 
+    /// Adds members known out of band (a static member list, or the member
+    /// table persisted before a restart) without broadcasting them: a large
+    /// cluster then starts without a join storm.
+    pub fn add_members(
+        &mut self,
+        members: impl IntoIterator<Item = MemberId>,
+        now_ms: u64,
+    ) -> Result<(), GossipError> {
+        self.now_ms = now_ms;
+        let updates = members.into_iter().map(foca::Member::alive);
+        let result = self.swim.apply_many(updates, false, &mut self.swim_out);
+        self.flush_swim();
+        Ok(result?)
+    }
+
     /// Leaves the cluster gracefully (members mark this node down at once).
     pub fn leave(&mut self, now_ms: u64) -> Result<(), GossipError> {
         self.now_ms = now_ms;

@@ -78,14 +78,24 @@ impl<R: Replicated> GossipNode<R> {
 
     /// Up to `fanout` distinct active members, chosen at random.
     fn pick_peers(&mut self) -> Vec<PeerAddr> {
-        let mut all: Vec<PeerAddr> = self.active.keys().cloned().collect();
-        let k = self.config.fanout.min(all.len());
-        for i in 0..k {
-            let j = i + self.rng.below(all.len() - i);
-            all.swap(i, j);
+        let n = self.active.len();
+        let k = self.config.fanout.min(n);
+        let mut picks: Vec<usize> = Vec::with_capacity(k);
+        // Floyd's sampling: k distinct indices in k draws, no allocation of
+        // the member list.
+        for j in n - k..n {
+            let t = self.rng.below(j + 1);
+            picks.push(if picks.contains(&t) { j } else { t });
         }
-        all.truncate(k);
-        all
+        picks.sort_unstable();
+        let mut out = Vec::with_capacity(k);
+        let mut members = self.active.keys().enumerate();
+        for i in picks {
+            if let Some((_, addr)) = members.find(|(at, _)| *at == i) {
+                out.push(addr.clone());
+            }
+        }
+        out
     }
 
     /// The hot keys, then one page of the keyspace from the cursor, within

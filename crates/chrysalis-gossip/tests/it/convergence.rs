@@ -253,3 +253,79 @@ fn same_seed_same_run() {
     assert_eq!(run(5), run(5));
     assert_ne!(run(5).0, run(6).0);
 }
+
+#[test]
+fn acknowledged_versions_make_writes_stable_and_gc_runs() {
+    let seed = 21;
+    let config = sim_config(6);
+    let mut sim = cluster(6, seed, faulty(), &config);
+    assert!(
+        settle_membership(&mut sim, 30_000),
+        "{}",
+        sim.failure("membership")
+    );
+    let mut rng = SimRng::new(seed);
+    random_writes(&mut sim, &mut rng, 12, 2_000, 3);
+    assert!(
+        run_to_convergence(&mut sim, 30_000).is_some(),
+        "{}",
+        sim.failure("no convergence")
+    );
+    // Quiet rounds: every member's digests reach every other one.
+    sim.run_for(20_000);
+    for p in sim.up_pids() {
+        let node = sim.process(p).gossip();
+        assert!(node.stats().gc_runs > 0, "{}", sim.failure("gc never ran"));
+        for (a, state) in node.agents() {
+            let stable = node.stable_version(a);
+            assert_eq!(
+                stable,
+                state.version(),
+                "{}",
+                sim.failure(format!("{p}: {a} not stable"))
+            );
+        }
+    }
+    // Stability is the meet: with a member that has not acknowledged a new
+    // write, it is not stable.
+    let now = sim.now_ms();
+    sim.process_mut(Pid(0))
+        .write_skill(agent(0), "fresh", 0.3, now);
+    let node = sim.process(Pid(0)).gossip();
+    let state = node.state(&agent(0)).unwrap();
+    assert_ne!(node.stable_version(&agent(0)), state.version());
+}
+
+/// A cluster started from a static member list. Default 30 nodes; set
+/// `CHRYSALIS_SIM_NODES=1000` (in a release build:
+/// `cargo test --release -p chrysalis-gossip --test it static_member`) for
+/// the 1,000-node soak.
+#[test]
+fn static_member_list_cluster_converges_under_faults() {
+    let n: u32 = std::env::var("CHRYSALIS_SIM_NODES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    for seed in 1..=2 {
+        let config = sim_config(n);
+        let mut sim = crate::harness::preloaded_cluster(n, seed, faulty(), &config);
+        assert!(
+            settle_membership(&mut sim, 30_000),
+            "{}",
+            sim.failure("membership")
+        );
+        let mut rng = SimRng::new(seed);
+        random_writes(&mut sim, &mut rng, 20, 3_000, 6);
+        let took = run_to_convergence(&mut sim, 60_000);
+        assert!(
+            took.is_some(),
+            "{}",
+            sim.failure(format!("n={n}: {} distinct states", digests(&sim).len()))
+        );
+        assert_fanout(&sim);
+        eprintln!(
+            "n={n} seed={seed}: converged {} ms after the last write",
+            took.unwrap_or(0)
+        );
+    }
+}

@@ -38,6 +38,9 @@ pub(crate) struct SimNode {
     /// First time each agent changed here through gossip.
     pub(crate) changed_at: BTreeMap<AgentId, u64>,
     pub(crate) downs_seen: BTreeMap<NodeId, u64>,
+    /// Start knowing every member (a static member list) instead of joining
+    /// through the seed: large clusters skip the join storm.
+    pub(crate) preload: Option<u32>,
 }
 
 pub(crate) fn key_of(index: u32) -> SigningKey {
@@ -70,6 +73,7 @@ impl SimNode {
             traffic: RoundTraffic::default(),
             changed_at: BTreeMap::new(),
             downs_seen: BTreeMap::new(),
+            preload: None,
         }
     }
 
@@ -148,7 +152,14 @@ impl Process for SimNode {
             node.restore(*a, s);
         }
         node.start(ctx.now_ms());
-        if self.index != self.seed_peer {
+        if let Some(n) = self.preload {
+            let others = (0..n).filter(|&i| i != self.index).map(|i| MemberId {
+                node: node_id_of(i),
+                addr: PeerAddr::from_index(i),
+                bump: 0,
+            });
+            let _ = node.add_members(others, ctx.now_ms());
+        } else if self.index != self.seed_peer {
             // An announce to a member that is down simply goes unanswered.
             let _ = node.join(PeerAddr::from_index(self.seed_peer), ctx.now_ms());
         }
@@ -208,6 +219,22 @@ pub(crate) fn sim_config(n: u32) -> GossipConfig {
 pub(crate) fn cluster(n: u32, seed: u64, faults: Faults, config: &GossipConfig) -> Sim<SimNode> {
     let nodes = (0..n)
         .map(|i| SimNode::new(i, config.clone(), seed))
+        .collect();
+    Sim::new(seed, nodes, faults)
+}
+
+/// `n` nodes that start knowing each other (a static member list).
+pub(crate) fn preloaded_cluster(
+    n: u32,
+    seed: u64,
+    faults: Faults,
+    config: &GossipConfig,
+) -> Sim<SimNode> {
+    let nodes = (0..n)
+        .map(|i| SimNode {
+            preload: Some(n),
+            ..SimNode::new(i, config.clone(), seed)
+        })
         .collect();
     Sim::new(seed, nodes, faults)
 }
@@ -322,7 +349,8 @@ pub(crate) fn convergence_row(n: u32, seeds: &[u64], writes_per_seed: u32) -> Co
     let (mut ae, mut swim, mut node_rounds, mut steps) = (0u64, 0u64, 0u64, 0u64);
     for &seed in seeds {
         let config = sim_config(n);
-        let mut sim = cluster(n, seed, Faults::default(), &config);
+        // A static member list: this measures anti-entropy, not joining.
+        let mut sim = preloaded_cluster(n, seed, Faults::default(), &config);
         settle_membership(&mut sim, 300_000);
         settle_ms = settle_ms.max(sim.now_ms());
         let mut rng = chrysalis_sim::SimRng::new(seed);
