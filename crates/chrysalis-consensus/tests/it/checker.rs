@@ -179,6 +179,33 @@ impl Checker {
     }
 }
 
+/// Replicas at the same height hold the same state machine state (the
+/// replicated log applied the same blocks in the same order, including
+/// after crash rebuilds from snapshots).
+pub(crate) fn check_states(sim: &Sim<Node>) -> Result<(), String> {
+    let mut by_height: BTreeMap<Height, (Pid, &crate::node::Chain)> = BTreeMap::new();
+    for pid in sim.pids() {
+        let node = sim.process(pid);
+        if !node.honest() {
+            continue;
+        }
+        let state = node.log.machine();
+        match by_height.get(&node.height()) {
+            Some((other, s)) if *s != state => {
+                return Err(format!(
+                    "{pid} and {other} differ in state at {}",
+                    node.height()
+                ));
+            }
+            Some(_) => {}
+            None => {
+                by_height.insert(node.height(), (pid, state));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Termination after stabilisation: every honest, running validator decided
 /// at least `need` heights beyond `base`.
 pub(crate) fn check_progress(sim: &Sim<Node>, base: Height, need: u64) -> Result<(), String> {

@@ -1,7 +1,7 @@
 //! Seeded scenarios: a validator set, Byzantine roles, and a fault schedule
 //! drawn from the seed, run to stabilisation with the checker after every step.
 
-use crate::checker::{Checker, check_progress};
+use crate::checker::{Checker, check_progress, check_states};
 use crate::node::{Byzantine, Node, tx_valid};
 use chrysalis_consensus::{
     EngineConfig, Height, Message, SigningKey, Validator, ValidatorIndex, ValidatorSet,
@@ -254,6 +254,7 @@ fn run_with(
     inspect(&sim);
     if !allow_disagreement {
         check_progress(&sim, base, 2).map_err(|m| sim.failure(m))?;
+        check_states(&sim).map_err(|m| sim.failure(m))?;
     }
     Ok(Outcome {
         trace: sim.trace_hash(),
