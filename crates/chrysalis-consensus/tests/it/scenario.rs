@@ -4,9 +4,10 @@
 use crate::checker::{Checker, check_progress, check_states};
 use crate::node::{Byzantine, Node, tx_valid};
 use chrysalis_consensus::{
-    EngineConfig, Height, Message, SigningKey, Validator, ValidatorIndex, ValidatorSet,
+    BftEngine, EngineConfig, Height, Message, SigningKey, Validator, ValidatorIndex, ValidatorSet,
 };
 use chrysalis_sim::{Faults, Pid, Sim, SimFailure, SimRng};
+use std::collections::BTreeSet;
 
 /// Which engine build runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +195,17 @@ pub(crate) struct Outcome {
     pub disagreements: u32,
     pub steps: u64,
     pub delivered: u64,
+    /// Validators some honest engine holds double-sign evidence against.
+    pub accused: BTreeSet<ValidatorIndex>,
+}
+
+fn accused(sim: &Sim<Node>) -> BTreeSet<ValidatorIndex> {
+    sim.pids()
+        .map(|p| sim.process(p))
+        .filter(|n| n.honest())
+        .filter_map(|n| n.engine.as_ref())
+        .flat_map(|e| e.evidence().iter().map(|ev| ev.validator))
+        .collect()
 }
 
 /// Runs one seed: faults until `heal_ms`, then a healed, reliable network
@@ -262,6 +274,7 @@ fn run_with(
         disagreements: checker.disagreements,
         steps: sim.stats().steps,
         delivered: sim.stats().delivered,
+        accused: accused(&sim),
     })
 }
 
@@ -391,5 +404,6 @@ pub(crate) fn run_split(
         disagreements: checker.disagreements,
         steps: sim.stats().steps,
         delivered: sim.stats().delivered,
+        accused: accused(&sim),
     })
 }

@@ -1,7 +1,9 @@
 //! The seed suites: the correct engine under every fault, the broken
 //! variants caught, replay determinism.
 
-use crate::scenario::{mixed_setup, run};
+use crate::node::Byzantine;
+use crate::scenario::{Setup, Variant, mixed_setup, run};
+use chrysalis_consensus::ValidatorIndex;
 
 /// Seeds per suite: `CHRYSALIS_SOAK_SEEDS` (total over the four mixed
 /// suites) or 1,000 by default.
@@ -59,6 +61,37 @@ fn same_seed_same_trace_hash() {
     assert!(a.max_height.0 >= 2, "the run decided almost nothing");
     let c = run(8, &setup, HEAL_MS, SETTLE_MS, false).unwrap();
     assert_ne!(a.trace, c.trace);
+}
+
+/// A double-voting validator is accused by the honest engines' evidence,
+/// and nobody else is.
+#[test]
+fn double_voters_are_accused_and_only_they() {
+    let setup = Setup {
+        validators: 4,
+        twins: vec![],
+        byzantine: vec![(
+            2,
+            Byzantine {
+                double_vote: true,
+                ..Byzantine::default()
+            },
+        )],
+        amnesia: vec![],
+        variant: Variant::Correct,
+        declared_f: 1,
+    };
+    let mut accused_somewhere = false;
+    for seed in 0..5 {
+        let o = run(seed, &setup, 500, 1_500, false).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            o.accused.iter().all(|v| *v == ValidatorIndex(2)),
+            "seed={seed}: {:?}",
+            o.accused
+        );
+        accused_somewhere |= o.accused.contains(&ValidatorIndex(2));
+    }
+    assert!(accused_somewhere, "the double voter was never caught");
 }
 
 /// `CHRYSALIS_DEBUG_SEED=<seed> cargo test -p chrysalis-consensus --test it debug_seed -- --nocapture`
