@@ -18,6 +18,29 @@
 //!   chrysalis-types' canonical `Encode`/`Decode`; bad bytes are a typed
 //!   `DecodeError`.
 
+//! # Departures from the paper
+//!
+//! Each only adds nil votes, round changes or re-sent messages, or changes
+//! what a proposer proposes (peers still check the proof-of-lock), so safety
+//! is the paper's; each fixes a liveness stall the simulator found.
+//!
+//! - Prevote and precommit timeouts are scheduled on entering the step, not
+//!   after a quorum of mixed votes (a validator that lost those votes would
+//!   otherwise wait forever).
+//! - Round skip: join the highest round that validators with more than a
+//!   third of the power have reached or passed (the paper: f+1 in one round).
+//! - `validValue` is raised from any round up to the current one that has the
+//!   proposal and a prevote quorum, so a proposer that learns a proof-of-lock
+//!   late re-proposes the locked block.
+//! - A validator that signs two values in one slot counts towards both (it is
+//!   also recorded as [`Evidence`]): otherwise an equivocator can hide a
+//!   proof-of-lock from some validators forever.
+//! - A re-proposal is sent with the prevotes of its proof-of-lock round; own
+//!   messages of the current round are re-sent every `rebroadcast_ms` with a
+//!   [`Message::Status`]; a peer behind gets the decided block and its
+//!   [`CommitCert`] ([`Output::SendCommit`]).
+//! - `commit_wait_ms` (Tendermint's `timeout_commit`) lets blocks batch more.
+
 mod codec;
 mod engine;
 mod log;
