@@ -493,8 +493,14 @@ impl Inner {
         Some(Link { node, conn, tx })
     }
 
-    /// Caches an accepted connection's link for replies, unless a live
-    /// link to that address exists or is being dialled.
+    /// Caches an accepted connection's link for replies, unless a link to
+    /// that address is being dialled right now.
+    ///
+    /// A cached link that still looks alive is replaced too: a peer that
+    /// dials us again from the same address has most likely restarted, and
+    /// the old connection would otherwise swallow frames until its idle
+    /// timeout (a restarted peer cannot reset it: the new process does not
+    /// know the old connection's stateless-reset key).
     fn adopt_accepted(&self, conn: quinn::Connection, node: NodeId) {
         let addr = conn.remote_address();
         let Some(link) = self.adopt(conn, node, None) else {
@@ -502,9 +508,7 @@ impl Inner {
         };
         let slot = Arc::clone(lock(&self.peers).entry(addr).or_default());
         if let Ok(mut guard) = slot.try_lock() {
-            if !guard.as_ref().is_some_and(Link::is_alive) {
-                *guard = Some(link);
-            }
+            *guard = Some(link);
         }
     }
 }

@@ -2,8 +2,45 @@ use crate::chrysalis;
 use predicates::prelude::*;
 
 #[test]
-fn the_demo_runs_and_every_check_holds() {
-    chrysalis().arg("demo").assert().success().stdout(
-        predicate::str::contains("checks held").and(predicate::str::contains("UNEXPECTED").not()),
-    );
+fn the_cluster_demo_runs_and_every_check_holds() {
+    // Real node processes: start, learn, SIGKILL one, restart it, converge.
+    chrysalis()
+        .args(["demo", "--nodes", "3", "--rounds", "6"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("checks held")
+                .and(predicate::str::contains("killed with SIGKILL"))
+                .and(predicate::str::contains(
+                    "restarted from its data directory",
+                ))
+                .and(predicate::str::contains("hold the same state digest"))
+                .and(predicate::str::contains("UNEXPECTED").not()),
+        );
+}
+
+#[test]
+fn the_tour_runs_and_every_check_holds() {
+    chrysalis()
+        .args(["demo", "--tour"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("checks held")
+                .and(predicate::str::contains("UNEXPECTED").not()),
+        );
+}
+
+#[test]
+fn bad_demo_arguments_are_refused_clearly() {
+    chrysalis()
+        .args(["demo", "--nodes", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--nodes must be between 2 and 9"));
+    chrysalis()
+        .args(["demo", "--gossip-interval-ms", "0"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--gossip-interval-ms"));
 }

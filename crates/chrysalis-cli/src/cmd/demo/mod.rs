@@ -1,14 +1,24 @@
-//! `chrysalis demo`: a guided tour that runs the real code and checks, out
-//! loud, that every guarantee it shows holds. It exits non-zero if any check
-//! fails, so the tour is also a test.
+//! `chrysalis demo`: the first thing a newcomer runs.
+//!
+//! By default it starts a local cluster of real node processes, lets agents
+//! learn on all of them at once, kills one node mid-run and restarts it, and
+//! proves that every node converges to the same state; then it puts the run
+//! on the record in the trace ledger. `--tour` instead walks through the
+//! primitives underneath (identities, signatures, keyrings, the vault, one
+//! agent's CRDT state). Every claim is checked as it is shown, and the demo
+//! exits non-zero if any check fails, so it is also a test.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use chrysalis_crypto::ed25519::{self, SigningKey};
 use chrysalis_crypto::hash::HashAlgorithm;
 use chrysalis_crypto::identity::AgentKeypair;
+use record::Entry;
 use show::{Show, format_duration, timed};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cluster;
+mod live;
 mod record;
 mod replicas;
 mod show;
@@ -17,22 +27,36 @@ mod vault;
 /// Arguments of `chrysalis demo`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Keep the demo's files (the vault) in this directory instead of a temporary one.
+    /// Keep the demo's files (node data directories, logs, the ledger) in this directory instead of a temporary one.
     #[arg(long)]
-    dir: Option<std::path::PathBuf>,
+    dir: Option<PathBuf>,
+    /// How many node processes to start (2 to 9).
+    #[arg(long, default_value_t = 4)]
+    nodes: usize,
+    /// How many rounds of writes the agents make.
+    #[arg(long, default_value_t = 24)]
+    rounds: usize,
+    /// The nodes' gossip period, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    gossip_interval_ms: u64,
+    /// Walk through the primitives (identities, signatures, keyrings, the vault, CRDTs) instead of running a cluster.
+    #[arg(long)]
+    tour: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
-    let mut show = Show::new();
-    show.title(
-        "Chrysalis — a guided tour, live",
-        "Identities, signatures, keyrings, the sealed vault, replicated agent state and the trace ledger.",
-    );
-    let (alice, bob) = identities(&mut show)?;
-    signatures(&mut show, &alice, &bob);
-    batch(&mut show);
-    hashes(&mut show);
-    vault::keyring(&mut show)?;
+    if !(2..=9).contains(&args.nodes) {
+        bail!("--nodes must be between 2 and 9, not {}", args.nodes);
+    }
+    if !(3..=1000).contains(&args.rounds) {
+        bail!("--rounds must be between 3 and 1000, not {}", args.rounds);
+    }
+    if !(10..=10_000).contains(&args.gossip_interval_ms) {
+        bail!(
+            "--gossip-interval-ms must be between 10 and 10000, not {}",
+            args.gossip_interval_ms
+        );
+    }
     let temp;
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
@@ -43,14 +67,71 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             temp.path().to_path_buf()
         }
     };
-    vault::vault(&mut show, &dir)?;
-    replicas::replicas(&mut show, crate::now_ms())?;
-    record::record(&mut show, &dir, &alice, crate::now_ms())?;
+    let mut show = Show::new();
+    if args.tour {
+        tour(&mut show, &dir)?;
+    } else {
+        cluster(&mut show, &dir, args)?;
+    }
     Ok(if show.finish() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn cluster(show: &mut Show, dir: &std::path::Path, args: &Args) -> Result<()> {
+    show.title(
+        "Chrysalis — a live cluster",
+        "Real node processes on loopback: agents learn everywhere at once, a node dies and returns, and every node converges.",
+    );
+    let plan = live::Plan {
+        nodes: args.nodes,
+        rounds: args.rounds,
+        round_ms: 150,
+        writes_per_round: 3,
+        gossip_interval_ms: args.gossip_interval_ms,
+    };
+    let cluster = live::start(show, dir, &plan)?;
+    let outcome = live::learn(show, cluster, &plan)?;
+    live::convergence(show, &outcome)?;
+    live::conflict(show, &outcome.cluster)?;
+    let entries: Vec<Entry> = outcome
+        .acts
+        .iter()
+        .map(|act| Entry {
+            origin: act.agent,
+            kind: act.kind.to_owned(),
+            json: act.json.clone(),
+        })
+        .collect();
+    record::record(show, dir, &entries, 4, crate::now_ms())?;
+    live::summary(show, &outcome.cluster, &outcome.acts);
+    let mut cluster = outcome.cluster;
+    cluster.stop_all();
+    if args.dir.is_some() {
+        show.say(format!(
+            "Node data directories and logs are kept in {}.",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+fn tour(show: &mut Show, dir: &std::path::Path) -> Result<()> {
+    show.title(
+        "Chrysalis — a guided tour, live",
+        "Identities, signatures, keyrings, the sealed vault, replicated agent state and the trace ledger.",
+    );
+    let (alice, bob) = identities(show)?;
+    signatures(show, &alice, &bob);
+    batch(show);
+    hashes(show);
+    vault::keyring(show)?;
+    vault::vault(show, dir)?;
+    replicas::replicas(show, crate::now_ms())?;
+    let entries = record::tour_entries(alice.identity().id());
+    record::record(show, dir, &entries, entries.len(), crate::now_ms())
 }
 
 fn identities(show: &mut Show) -> Result<(AgentKeypair, AgentKeypair)> {

@@ -64,6 +64,30 @@ impl Show {
         self.out(&format!("     {text}"));
     }
 
+    /// Rewrites the live status line in place (terminals only: elsewhere it
+    /// prints nothing, and the caller narrates milestones with [`Show::say`]).
+    pub(crate) fn progress(&self, text: impl Display) {
+        if self.colour {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K     {}", self.paint("2", &text.to_string()));
+            let _ = out.flush();
+        }
+    }
+
+    /// Ends the live status line, so that what follows starts on a new line.
+    pub(crate) fn progress_done(&self) {
+        if self.colour {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K");
+            let _ = out.flush();
+        }
+    }
+
+    /// Whether live status lines are shown.
+    pub(crate) fn is_live(&self) -> bool {
+        self.colour
+    }
+
     /// Records a check: `ok` is what happened matching what should happen.
     pub(crate) fn check(&mut self, ok: bool, what: impl Display, detail: impl Display) {
         let (what, detail) = (what.to_string(), detail.to_string());
