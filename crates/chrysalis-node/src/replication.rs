@@ -108,6 +108,9 @@ pub struct Member {
     pub addr: SocketAddr,
     /// When a frame from it last verified here; `None` if only heard of.
     pub last_seen_ms: Option<u64>,
+    /// When it was first heard of or last heard from: a member silent for
+    /// the forget window is dropped, so a dead address stops being chosen.
+    pub since_ms: u64,
 }
 
 /// What a handled frame or tick asks the event loop to do.
@@ -185,8 +188,13 @@ impl Replicator {
     }
 
     /// A round: digests to `fanout` peers.
-    pub fn tick(&mut self, core: &NodeCore, metrics: &Metrics) -> Output {
+    /// `now_ms` also ages members out: one silent for the forget window (ten
+    /// liveness windows) is dropped.
+    pub fn tick(&mut self, core: &NodeCore, now_ms: u64, metrics: &Metrics) -> Output {
         metrics.gossip_round();
+        let forget_ms = self.alive_window_ms * 10;
+        self.members
+            .retain(|_, m| now_ms.saturating_sub(m.since_ms) <= forget_ms);
         let mut out = Output::default();
         let targets = self.pick(None);
         if targets.is_empty() {
@@ -245,6 +253,7 @@ impl Replicator {
                 id: sender,
                 addr: from,
                 last_seen_ms: Some(now_ms),
+                since_ms: now_ms,
             },
         );
         match message {
@@ -253,7 +262,7 @@ impl Replicator {
                 digests,
                 complete,
             } => {
-                self.learn(&members);
+                self.learn(&members, now_ms);
                 self.on_digest(from, &digests, complete, core, metrics)
             }
             Message::Want(agents) => Output {
@@ -309,7 +318,7 @@ impl Replicator {
         frame
     }
 
-    fn learn(&mut self, members: &[(NodeId, String)]) {
+    fn learn(&mut self, members: &[(NodeId, String)], now_ms: u64) {
         for (id, addr) in members {
             if !self.admitted(id) || self.members.contains_key(id) {
                 continue;
@@ -319,6 +328,7 @@ impl Replicator {
                     id: *id,
                     addr,
                     last_seen_ms: None,
+                    since_ms: now_ms,
                 };
                 self.members.insert(*id, member);
             }
@@ -530,11 +540,14 @@ mod tests {
         b.1.update_skill(agent, "go", 0.7, 10).unwrap();
         b.1.create_agent(AgentId::new([4; 16])).unwrap();
         a.0.join = vec![addr(2)];
-        let out = a.0.tick(&a.1, &Metrics::default());
+        let out = a.0.tick(&a.1, 1, &Metrics::default());
         exchange(&mut a, &mut b, out);
         assert_eq!(a.1.cluster_digest(), b.1.cluster_digest());
         assert_eq!(a.1.agent(agent).unwrap().skills().level("go"), Some(0.7));
         assert_eq!(a.0.members().count(), 1);
+        // A member silent past the forget window is dropped.
+        a.0.tick(&a.1, 1 + 20_000 * 10 + 1, &Metrics::default());
+        assert_eq!(a.0.members().count(), 0);
     }
 
     #[test]
@@ -544,7 +557,7 @@ mod tests {
         let m = Metrics::default();
         core_i.create_agent(AgentId::new([1; 16])).unwrap();
         intruder.join = vec![addr(1)];
-        let out = intruder.tick(&core_i, &m);
+        let out = intruder.tick(&core_i, 1, &m);
         let frame = &out.send[0].1;
         let handled = a.handle(addr(9), None, frame, 1, &mut core_a, &m);
         assert!(handled.send.is_empty());
@@ -553,7 +566,7 @@ mod tests {
 
         let (mut friend, core_f) = node(2, &[]);
         friend.join = vec![addr(1)];
-        let mut frame = friend.tick(&core_f, &m).send.remove(0).1;
+        let mut frame = friend.tick(&core_f, 1, &m).send.remove(0).1;
         let last = frame.len() - 1;
         frame[last] ^= 1;
         a.handle(addr(2), Some(id_of(2)), &frame, 1, &mut core_a, &m);

@@ -253,13 +253,8 @@ impl Node {
         } else {
             Admission::allowlist(config.allow.iter().copied())
         };
-        let endpoint = Endpoint::bind(
-            config.gossip_listen,
-            &identity.key,
-            admission,
-            NetConfig::default(),
-        )
-        .map_err(net_err)?;
+        let endpoint = Endpoint::bind(config.gossip_listen, &identity.key, admission, net_config())
+            .map_err(net_err)?;
         let gossip_addr = endpoint.local_addr().map_err(net_err)?;
         let listener = tokio::net::TcpListener::bind(config.http_listen)
             .await
@@ -291,6 +286,7 @@ impl Node {
             replicator,
             store,
             endpoint,
+            in_flight: InFlightMap::default(),
             gossip_addr,
             metrics,
             interval_ms: config.gossip_interval_ms,
@@ -318,11 +314,60 @@ impl Node {
     }
 }
 
+/// Sends in flight per peer address.
+type InFlightMap = Arc<std::sync::Mutex<BTreeMap<SocketAddr, usize>>>;
+
+/// The most sends in flight to one peer.
+const MAX_IN_FLIGHT_PER_PEER: usize = 8;
+
+/// A slot for one send to one peer, given back on drop.
+struct InFlight {
+    map: InFlightMap,
+    to: SocketAddr,
+}
+
+impl InFlight {
+    fn take(map: &InFlightMap, to: SocketAddr) -> Option<Self> {
+        let mut guard = map.lock().ok()?;
+        let count = guard.entry(to).or_default();
+        if *count >= MAX_IN_FLIGHT_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            map: map.clone(),
+            to,
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut guard) = self.map.lock() {
+            if let Some(count) = guard.get_mut(&self.to) {
+                *count -= 1;
+                if *count == 0 {
+                    guard.remove(&self.to);
+                }
+            }
+        }
+    }
+}
+
+/// Endpoint settings: a dial gives up after a second (peers are on a LAN
+/// or loopback; a dead one must not hold sends for long).
+fn net_config() -> NetConfig {
+    let mut config = NetConfig::default();
+    config.connect_timeout_ms = 1_000;
+    config
+}
+
 struct EventLoop {
     core: NodeCore,
     replicator: Replicator,
     store: Box<dyn StateStore>,
     endpoint: Endpoint,
+    in_flight: InFlightMap,
     gossip_addr: SocketAddr,
     metrics: Arc<Metrics>,
     interval_ms: u64,
@@ -376,8 +421,8 @@ impl EventLoop {
                     }
                 }
                 _ = ticker.tick() => {
-                    let out = self.replicator.tick(&self.core, &self.metrics);
                     let now = now_ms();
+                    let out = self.replicator.tick(&self.core, now, &self.metrics);
                     let known = self.replicator.members().count();
                     self.metrics.set_members(self.replicator.alive(now), known);
                     self.metrics.set_handshakes_refused(self.endpoint.metrics().handshakes_refused);
@@ -385,7 +430,9 @@ impl EventLoop {
                 }
             }
         }
-        self.endpoint.close().await;
+        // Bounded: a peer that stopped reading must not hold the shutdown.
+        let close = self.endpoint.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), close).await;
         tracing::info!("event loop stopped");
     }
 
@@ -400,11 +447,17 @@ impl EventLoop {
             tracing::error!(%err, "could not persist merged states");
         }
         for (to, frame) in out.send {
-            // A send may dial (and a dial may wait on a dead peer): never
-            // in the event loop itself.
+            // A send may dial, and a dial may wait on a dead peer: never in
+            // the event loop itself, and never more than a few per peer (a
+            // dropped frame is repaired by the next round).
+            let Some(permit) = InFlight::take(&self.in_flight, to) else {
+                self.metrics.frame_dropped(DropReason::SendFailed);
+                continue;
+            };
             let endpoint = self.endpoint.clone();
             let metrics = self.metrics.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 match endpoint.send(to, None, Channel::GOSSIP, &frame).await {
                     Ok(()) => metrics.frame_sent(frame.len()),
                     Err(err) => {
