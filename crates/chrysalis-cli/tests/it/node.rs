@@ -266,6 +266,23 @@ fn five_nodes_converge_through_concurrent_writes_and_a_sigkill() {
         .assert()
         .success()
         .stdout(predicate::str::contains("\"last\""));
+    // SIGTERM: a node with live peers shuts down gracefully, and promptly.
+    let mut leaving = nodes.remove(0);
+    let pid = leaving.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = leaving.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(exit.success(), "{exit:?}");
 }
 
 #[test]
