@@ -38,8 +38,10 @@ use std::net::SocketAddr;
 
 /// The signature domain of replication frames.
 pub const FRAME_DOMAIN: &str = "chrysalis/v1/node-replication";
-/// The largest frame sent or accepted, in bytes (fits one UDP datagram).
-pub const MAX_FRAME_BYTES: usize = 60_000;
+/// The largest frame sent or accepted, in bytes: the endpoint's frame
+/// limit (1 MiB) less room for its header. An agent state larger than one
+/// frame is not replicated (counted as an oversized drop).
+pub const MAX_FRAME_BYTES: usize = (1 << 20) - 1024;
 
 const MAGIC: &[u8; 4] = b"CHRF";
 const VERSION: u8 = 1;
@@ -548,6 +550,23 @@ mod tests {
         // A member silent past the forget window is dropped.
         a.0.tick(&a.1, 1 + 20_000 * 10 + 1, &Metrics::default());
         assert_eq!(a.0.members().count(), 0);
+    }
+
+    #[test]
+    fn large_states_replicate() {
+        let mut a = node(1, &[]);
+        let mut b = node(2, &[]);
+        let agent = AgentId::new([3; 16]);
+        a.1.create_agent(agent).unwrap();
+        for i in 0..8u8 {
+            let summary = "x".repeat(60 * 1024);
+            let id = chrysalis_types::EpisodeId::new([i; 16]);
+            a.1.add_episode(agent, id, &summary, &[], 10).unwrap();
+        }
+        a.0.join = vec![addr(2)];
+        let out = a.0.tick(&a.1, 1, &Metrics::default());
+        exchange(&mut a, &mut b, out);
+        assert_eq!(b.1.agent(agent).unwrap().episodes().len(), 8);
     }
 
     #[test]
