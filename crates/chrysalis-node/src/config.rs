@@ -14,6 +14,7 @@
 //! | `allow` | `CHRYSALIS_ALLOW` (comma-separated hex node ids) | none: any signed peer |
 //! | `allow_file` | `CHRYSALIS_ALLOW_FILE` | none (one hex node id a line, `#` comments) |
 //! | `log_level` | `CHRYSALIS_LOG` | `info` |
+//! | `log_json` | `CHRYSALIS_LOG_JSON` (`true`/`false`) | false: text lines |
 //! | `max_body_bytes` | `CHRYSALIS_MAX_BODY_BYTES` | 65536 |
 
 use chrysalis_types::NodeId;
@@ -77,6 +78,8 @@ pub struct NodeConfig {
     pub allow: BTreeSet<NodeId>,
     /// Log filter, e.g. `info` or `warn,chrysalis_node=debug`.
     pub log_level: String,
+    /// Whether logs are JSON lines (else text).
+    pub log_json: bool,
     /// The largest HTTP request body accepted, in bytes.
     pub max_body_bytes: usize,
 }
@@ -93,6 +96,7 @@ impl Default for NodeConfig {
             gossip_push: true,
             allow: BTreeSet::new(),
             log_level: "info".to_owned(),
+            log_json: false,
             max_body_bytes: 64 * 1024,
         }
     }
@@ -115,6 +119,8 @@ pub struct ConfigOverrides {
     pub gossip_interval_ms: Option<u64>,
     /// `--log`.
     pub log_level: Option<String>,
+    /// `--log-json`.
+    pub log_json: bool,
 }
 
 /// The TOML file's shape: every key optional.
@@ -133,6 +139,7 @@ struct FileConfig {
     allow: Vec<String>,
     allow_file: Option<PathBuf>,
     log_level: Option<String>,
+    log_json: Option<bool>,
     max_body_bytes: Option<usize>,
 }
 
@@ -195,6 +202,9 @@ impl NodeConfig {
         if let Some(level) = file.log_level {
             self.log_level = level;
         }
+        if let Some(json) = file.log_json {
+            self.log_json = json;
+        }
         if let Some(bytes) = file.max_body_bytes {
             self.max_body_bytes = bytes;
         }
@@ -228,6 +238,7 @@ impl NodeConfig {
             }
             "CHRYSALIS_ALLOW_FILE" => self.read_allow_file(Path::new(value))?,
             "CHRYSALIS_LOG" => self.log_level = value.to_owned(),
+            "CHRYSALIS_LOG_JSON" => self.log_json = parse_num(key, value, "true or false")?,
             "CHRYSALIS_MAX_BODY_BYTES" => {
                 self.max_body_bytes = parse_num(key, value, "a number of bytes")?;
             }
@@ -254,6 +265,7 @@ impl NodeConfig {
         if let Some(level) = &o.log_level {
             self.log_level.clone_from(level);
         }
+        self.log_json |= o.log_json;
     }
 
     fn read_allow_file(&mut self, path: &Path) -> Result<(), ConfigError> {

@@ -1,6 +1,7 @@
 //! Structured logs: `tracing` events written by `tracing-subscriber` to
-//! standard error, filtered by a target list such as
-//! `info` or `warn,chrysalis_node=debug` (no regex engine to compile).
+//! standard error, as text or one JSON object a line, filtered by a target
+//! list such as `info` or `warn,chrysalis_node=debug` (no regex engine to
+//! compile).
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -20,9 +21,9 @@ pub enum LogError {
     },
 }
 
-/// Installs the global subscriber with `filter`. A second call leaves the
-/// first subscriber in place.
-pub fn init(filter: &str) -> Result<(), LogError> {
+/// Installs the global subscriber with `filter`, writing JSON lines when
+/// `json`. A second call leaves the first subscriber in place.
+pub fn init(filter: &str, json: bool) -> Result<(), LogError> {
     let targets: Targets = filter.parse().map_err(|source| LogError::BadFilter {
         filter: filter.to_owned(),
         source,
@@ -32,12 +33,18 @@ pub fn init(filter: &str) -> Result<(), LogError> {
         && std::env::var_os("NO_COLOR").is_none();
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(colour)
         .with_target(true);
-    let _ = tracing_subscriber::registry()
-        .with(fmt)
-        .with(targets)
-        .try_init();
+    let _ = if json {
+        tracing_subscriber::registry()
+            .with(fmt.json().with_ansi(false))
+            .with(targets)
+            .try_init()
+    } else {
+        tracing_subscriber::registry()
+            .with(fmt.with_ansi(colour))
+            .with(targets)
+            .try_init()
+    };
     Ok(())
 }
 
@@ -45,6 +52,6 @@ pub fn init(filter: &str) -> Result<(), LogError> {
 mod tests {
     #[test]
     fn a_bad_filter_is_refused() {
-        assert!(super::init("info,=nonsense=").is_err());
+        assert!(super::init("info,=nonsense=", false).is_err());
     }
 }

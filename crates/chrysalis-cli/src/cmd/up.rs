@@ -41,6 +41,9 @@ pub(crate) struct Args {
     /// Log filter, e.g. `info` or `warn,chrysalis_node=debug`.
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+    /// Write logs as JSON lines.
+    #[arg(long)]
+    log_json: bool,
     /// Create the node's identity, print its id, and exit.
     #[arg(long)]
     init: bool,
@@ -59,6 +62,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         allow: args.allow.clone(),
         gossip_interval_ms: args.gossip_interval_ms,
         log_level: args.log.clone(),
+        log_json: args.log_json,
     };
     let config = NodeConfig::load(args.config.as_deref(), std::env::vars(), &overrides)?;
     let passphrase = std::env::var("CHRYSALIS_PASSPHRASE")
@@ -78,7 +82,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     if args.init {
         return Ok(ExitCode::SUCCESS);
     }
-    chrysalis_node::logging::init(&config.log_level)?;
+    chrysalis_node::logging::init(&config.log_level, config.log_json)?;
     let store = NodeStore::open(&config.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
