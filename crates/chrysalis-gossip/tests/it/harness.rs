@@ -48,8 +48,17 @@ pub(crate) fn key_of(index: u32) -> SigningKey {
     SigningKey::from_seed(seed.as_bytes())
 }
 
+/// The node id of simulated node `index` (memoised: deriving a public key
+/// is a scalar multiplication, and a static member list needs n² of them).
 pub(crate) fn node_id_of(index: u32) -> NodeId {
-    NodeId::new(key_of(index).verifying_key().to_bytes())
+    thread_local! {
+        static IDS: std::cell::RefCell<BTreeMap<u32, NodeId>> = const { std::cell::RefCell::new(BTreeMap::new()) };
+    }
+    IDS.with(|ids| {
+        *ids.borrow_mut()
+            .entry(index)
+            .or_insert_with(|| NodeId::new(key_of(index).verifying_key().to_bytes()))
+    })
 }
 
 pub(crate) fn agent(i: u32) -> AgentId {
