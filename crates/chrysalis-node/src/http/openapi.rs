@@ -138,6 +138,24 @@ fn schemas() -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Chrysalis node API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Agents, their skills and episodes, the conflict review queue, and the cluster.",
+        },
+        "security": [{"bearer": []}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+/// Every path and its operations.
+fn paths() -> Value {
     let agent = || Some(path_param("Agent id.", hex_id(32)));
     let conflict = || {
         Some(path_param(
@@ -176,59 +194,46 @@ pub fn document() -> Value {
         },
     });
     json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Chrysalis node API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Agents, their skills and episodes, the conflict review queue, and the cluster.",
+        "/health": {"get": health},
+        "/metrics": {"get": metrics},
+        "/openapi.json": {"get": openapi},
+        "/v1/agents": {
+            "get": op("listAgents", "Every agent id.", ("200", "AgentList"), &[], None, None),
+            "post": op("createAgent", "Creates an agent (random id unless given).", ("201", "Created"),
+                &[("409", "`agent_exists`."), ("500", "`storage`.")], Some("NewAgent"), None),
         },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/health": {"get": health},
-            "/metrics": {"get": metrics},
-            "/openapi.json": {"get": openapi},
-            "/v1/agents": {
-                "get": op("listAgents", "Every agent id.", ("200", "AgentList"), &[], None, None),
-                "post": op("createAgent", "Creates an agent (random id unless given).", ("201", "Created"),
-                    &[("409", "`agent_exists`."), ("500", "`storage`.")], Some("NewAgent"), None),
-            },
-            "/v1/agents/{id}": {
-                "get": op("getAgent", "An agent's merged state.", ("200", "Agent"),
-                    &[("400", "`bad_id`."), nf[0]], None, agent()),
-            },
-            "/v1/agents/{id}/skills": {
-                "post": op("updateSkill", "Sets a skill level; persisted before the answer.", ("200", "SkillWritten"),
-                    &[nf[0], ("500", "`storage`.")], Some("SkillUpdate"), agent()),
-            },
-            "/v1/agents/{id}/episodes": {
-                "post": op("addEpisode", "Records an episode; persisted before the answer.", ("201", "Created"),
-                    &[nf[0], ("500", "`storage`.")], Some("NewEpisode"), agent()),
-            },
-            "/v1/conflicts": {
-                "get": op("listConflicts", "Conflicts awaiting review.", ("200", "ConflictList"), &[], None, None),
-            },
-            "/v1/conflicts/{id}": {
-                "get": op("getConflict", "One conflict.", ("200", "Conflict"),
-                    &[("400", "`bad_id`."), nf[0]], None, conflict()),
-            },
-            "/v1/conflicts/{id}/settle": {
-                "post": op("settleConflict", "Settles a conflict by a level or a candidate.", ("200", "Settled"),
-                    &[nf[0], ("500", "`storage`.")], Some("Settle"), conflict()),
-            },
-            "/v1/cluster/members": {
-                "get": op("members", "Known peers.", ("200", "Members"), &[], None, None),
-            },
-            "/v1/cluster/digest": {
-                "get": op("digest", "One digest of every agent's state: equal across converged nodes.",
-                    ("200", "Digest"), &[], None, None),
-            },
-            "/v1/cluster/gossip": {
-                "get": op("gossipStats", "Replication counters.", ("200", "GossipStats"), &[], None, None),
-            },
+        "/v1/agents/{id}": {
+            "get": op("getAgent", "An agent's merged state.", ("200", "Agent"),
+                &[("400", "`bad_id`."), nf[0]], None, agent()),
         },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(),
+        "/v1/agents/{id}/skills": {
+            "post": op("updateSkill", "Sets a skill level; persisted before the answer.", ("200", "SkillWritten"),
+                &[nf[0], ("500", "`storage`.")], Some("SkillUpdate"), agent()),
+        },
+        "/v1/agents/{id}/episodes": {
+            "post": op("addEpisode", "Records an episode; persisted before the answer.", ("201", "Created"),
+                &[nf[0], ("500", "`storage`.")], Some("NewEpisode"), agent()),
+        },
+        "/v1/conflicts": {
+            "get": op("listConflicts", "Conflicts awaiting review.", ("200", "ConflictList"), &[], None, None),
+        },
+        "/v1/conflicts/{id}": {
+            "get": op("getConflict", "One conflict.", ("200", "Conflict"),
+                &[("400", "`bad_id`."), nf[0]], None, conflict()),
+        },
+        "/v1/conflicts/{id}/settle": {
+            "post": op("settleConflict", "Settles a conflict by a level or a candidate.", ("200", "Settled"),
+                &[nf[0], ("500", "`storage`.")], Some("Settle"), conflict()),
+        },
+        "/v1/cluster/members": {
+            "get": op("members", "Known peers.", ("200", "Members"), &[], None, None),
+        },
+        "/v1/cluster/digest": {
+            "get": op("digest", "One digest of every agent's state: equal across converged nodes.",
+                ("200", "Digest"), &[], None, None),
+        },
+        "/v1/cluster/gossip": {
+            "get": op("gossipStats", "Replication counters.", ("200", "GossipStats"), &[], None, None),
         },
     })
 }
