@@ -14,7 +14,7 @@ use crate::config::{ConfigError, GossipConfig, SeededRng};
 use crate::frame::Frame;
 use crate::identity::{MemberId, PeerAddr, SwimCodec};
 use crate::replica::Replicated;
-use crate::sync::{InTransfer, OutTransfer};
+use crate::sync::{InTransfer, OutTransfer, SignedCache};
 
 /// A timer the shell must fire with [`GossipNode::handle_timer`] after the
 /// delay [`GossipNode::poll_timer`] gave with it.
@@ -173,6 +173,8 @@ pub struct GossipNode<R: Replicated = AgentState> {
     pub(crate) timers: VecDeque<(u64, GossipTimer)>,
     pub(crate) events: VecDeque<GossipEvent>,
     pub(crate) stats: GossipStats,
+    /// The last signed delta per key, reused while valid.
+    pub(crate) sign_cache: BTreeMap<AgentId, SignedCache<R::Version>>,
     /// Addresses given to [`GossipNode::join`]: announced to again every
     /// round while this node knows no member (a lost announce is retried).
     pub(crate) seeds: Vec<PeerAddr>,
@@ -222,6 +224,7 @@ impl<R: Replicated> GossipNode<R> {
             events: VecDeque::new(),
             stats: GossipStats::default(),
             seeds: Vec::new(),
+            sign_cache: BTreeMap::new(),
         }
     }
 

@@ -34,6 +34,14 @@ pub(crate) struct OutTransfer {
     last_ms: u64,
 }
 
+/// The last delta signed for a key: valid while the key's version here
+/// is still `mine`, for a peer at `seen`.
+pub(crate) struct SignedCache<V> {
+    seen: V,
+    mine: V,
+    entry: Vec<u8>,
+}
+
 /// A large signed delta being reassembled from one peer.
 pub(crate) struct InTransfer {
     key: AgentId,
@@ -255,16 +263,11 @@ impl<R: Replicated> GossipNode<R> {
                 frames_left -= self.continue_transfer(to, key, frames_left);
                 continue;
             }
-            let Some(state) = self.store.get(key) else {
+            let Some(entry) = self.signed_entry(key, seen) else {
                 continue;
             };
-            let signed = SignedDelta::<R>::sign(&state.delta_since(seen), &self.key);
-            let mut w = Writer::new();
-            w.put(key);
-            w.put(&signed);
-            let entry = w.into_bytes();
             if DELTAS_OVERHEAD + entry.len() > max {
-                let body = signed.encode_body();
+                let body = entry[key.encode_body().len()..].to_vec();
                 self.start_transfer(to, key, body);
                 frames_left -= self.continue_transfer(to, key, frames_left);
                 continue;
@@ -283,6 +286,34 @@ impl<R: Replicated> GossipNode<R> {
         if !batch.is_empty() && frames_left > 0 {
             self.flush_deltas(to, &mut batch);
         }
+    }
+
+    /// `(key, signed delta since seen)` encoded. Signing costs a scalar
+    /// multiplication, and a node often sends the same delta to several
+    /// peers at the same version: the last one signed per key is kept while
+    /// this node's version of the key stays the same.
+    fn signed_entry(&mut self, key: &AgentId, seen: &R::Version) -> Option<Vec<u8>> {
+        let state = self.store.get(key)?;
+        let mine = state.version();
+        if let Some(c) = self.sign_cache.get(key) {
+            if c.seen == *seen && c.mine == mine {
+                return Some(c.entry.clone());
+            }
+        }
+        let signed = SignedDelta::<R>::sign(&state.delta_since(seen), &self.key);
+        let mut w = Writer::new();
+        w.put(key);
+        w.put(&signed);
+        let entry = w.into_bytes();
+        if entry.len() <= self.config.max_message_bytes {
+            let cached = SignedCache {
+                seen: seen.clone(),
+                mine,
+                entry: entry.clone(),
+            };
+            self.sign_cache.insert(*key, cached);
+        }
+        Some(entry)
     }
 
     fn flush_deltas(&mut self, to: &PeerAddr, batch: &mut Vec<Vec<u8>>) {
