@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use chrysalis_ledger::{NodeError, Payload, TraceKind, TraceNode};
+use chrysalis_ledger::{NodeError, PayloadRef, TraceKind, TraceNode};
 use chrysalis_types::{AgentId, Timestamp, TraceId};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -28,6 +28,19 @@ pub(crate) fn trace_id(bytes: &[u8]) -> PyResult<TraceId> {
         TraceNodeError::new_err(format!("trace id must be 32 bytes, got {}", bytes.len()))
     })?;
     Ok(TraceId::new(raw))
+}
+
+/// Reads causal parents: an iterable of 32-byte `bytes` ids.
+fn parent_ids(parents: &Bound<'_, PyAny>) -> PyResult<Vec<TraceId>> {
+    let mut ids = Vec::new();
+    for parent in parents.try_iter()? {
+        let parent = parent?;
+        let bytes = parent
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err("parents must be 32-byte bytes ids"))?;
+        ids.push(trace_id(bytes.as_bytes())?);
+    }
+    Ok(ids)
 }
 
 /// How many kind strings each thread remembers (direct-mapped by address).
@@ -99,27 +112,30 @@ impl PyTraceNode {
         logical: u32,
     ) -> PyResult<PyTraceNode> {
         let kind = trace_kind(kind)?;
+        let origin = agent_id(origin)?;
         let timestamp = Timestamp::new(physical_ms, logical);
-        let mut builder = TraceNode::builder(agent_id(origin)?, timestamp, kind);
-        if let Some(payload) = payload {
-            builder = if let Ok(bytes) = payload.cast::<PyBytes>() {
-                builder.payload_bytes(bytes.as_bytes())
-            } else if let Ok(text) = payload.cast::<PyString>() {
-                builder.payload_json(text.to_cow()?)
-            } else {
-                return Err(PyTypeError::new_err("payload must be bytes or str (JSON)"));
-            };
-        }
-        if let Some(parents) = parents {
-            for parent in parents.try_iter()? {
-                let parent = parent?;
-                let bytes = parent
-                    .cast::<PyBytes>()
-                    .map_err(|_| PyTypeError::new_err("parents must be 32-byte bytes ids"))?;
-                builder = builder.parent(trace_id(bytes.as_bytes())?);
+        let parents = match parents {
+            Some(parents) => parent_ids(parents)?,
+            None => Vec::new(),
+        };
+        // The payload is borrowed from the Python object and copied once,
+        // into the node's encoding.
+        let node = match payload {
+            None => TraceNode::from_parts(origin, timestamp, kind, PayloadRef::Bytes(&[]), parents),
+            Some(payload) => {
+                if let Ok(bytes) = payload.cast::<PyBytes>() {
+                    let payload = PayloadRef::Bytes(bytes.as_bytes());
+                    TraceNode::from_parts(origin, timestamp, kind, payload, parents)
+                } else if let Ok(text) = payload.cast::<PyString>() {
+                    let text = text.to_cow()?;
+                    let payload = PayloadRef::Json(&text);
+                    TraceNode::from_parts(origin, timestamp, kind, payload, parents)
+                } else {
+                    return Err(PyTypeError::new_err("payload must be bytes or str (JSON)"));
+                }
             }
-        }
-        builder.build().map(PyTraceNode::wrap).map_err(node_error)
+        };
+        node.map(PyTraceNode::wrap).map_err(node_error)
     }
 
     /// The node's 32-byte id (RFC 6962 leaf hash of its encoding).
@@ -164,7 +180,7 @@ impl PyTraceNode {
     /// Whether the payload is JSON text.
     #[getter]
     fn is_json(&self) -> bool {
-        matches!(self.node.payload(), Payload::Json(_))
+        self.node.payload().is_json()
     }
 
     /// Causal parents' ids, sorted.

@@ -11,7 +11,7 @@
 #![allow(missing_docs)]
 
 use chrysalis_ledger::merkle::{self, MerkleTree, verify_inclusion};
-use chrysalis_ledger::{TraceKind, TraceNode};
+use chrysalis_ledger::{PayloadRef, TraceKind, TraceNode};
 use chrysalis_types::{AgentId, Timestamp};
 use criterion::{BatchSize, Criterion, black_box, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
@@ -122,6 +122,24 @@ fn node_creation(c: &mut Criterion) {
                 TraceNode::builder(AgentId::new([1; 16]), Timestamp::new(1, 2), kind)
                     .payload_bytes([7u8; 64])
                     .build()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The bindings' path: the payload borrowed from the caller's buffer and
+    // copied once, into the encoding.
+    let payload = [7u8; 64];
+    group.bench_function("from_parts_64B_borrowed_payload", |b| {
+        b.iter_batched(
+            || kind.clone(),
+            |kind| {
+                TraceNode::from_parts(
+                    AgentId::new([1; 16]),
+                    Timestamp::new(1, 2),
+                    kind,
+                    PayloadRef::Bytes(black_box(&payload)),
+                    Vec::new(),
+                )
             },
             BatchSize::SmallInput,
         )

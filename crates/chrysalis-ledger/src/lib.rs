@@ -30,6 +30,6 @@ pub mod storage;
 pub use head::{Checkpoint, HeadError, SignedTreeHead};
 pub use ledger::{AppendError, FsyncPolicy, OpenError, ReadError, RecordError, TraceLedger};
 pub use merkle::{ConsistencyProof, Hash, InclusionProof, MerkleTree, ProofError};
-pub use node::{NodeError, Payload, TraceKind, TraceNode, TraceNodeBuilder};
+pub use node::{NodeError, Payload, PayloadRef, TraceKind, TraceNode, TraceNodeBuilder};
 pub use query::{Cursor, Page, Query, QueryError};
 pub use storage::{FaultyStorage, LedgerStorage, MemoryStorage, Recovery, StorageError};

@@ -214,6 +214,77 @@ impl Decode for Payload {
     }
 }
 
+/// A node's payload, borrowed from the node's encoding (a node keeps its
+/// payload only there, so building one copies the payload once).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadRef<'a> {
+    /// Opaque bytes.
+    Bytes(&'a [u8]),
+    /// JSON text (valid UTF-8).
+    Json(&'a str),
+}
+
+impl<'a> PayloadRef<'a> {
+    /// The payload's bytes (the JSON text's UTF-8 for [`PayloadRef::Json`]).
+    pub fn as_bytes(self) -> &'a [u8] {
+        match self {
+            Self::Bytes(b) => b,
+            Self::Json(s) => s.as_bytes(),
+        }
+    }
+
+    /// The JSON text, if this is a JSON payload.
+    pub fn as_json(self) -> Option<&'a str> {
+        match self {
+            Self::Bytes(_) => None,
+            Self::Json(s) => Some(s),
+        }
+    }
+
+    /// Whether this is a JSON payload.
+    pub fn is_json(self) -> bool {
+        matches!(self, Self::Json(_))
+    }
+
+    /// An owned copy.
+    pub fn to_payload(self) -> Payload {
+        match self {
+            Self::Bytes(b) => Payload::Bytes(b.to_vec()),
+            Self::Json(s) => Payload::Json(s.to_owned()),
+        }
+    }
+
+    fn tag(self) -> u8 {
+        u8::from(self.is_json())
+    }
+}
+
+impl<'a> From<&'a Payload> for PayloadRef<'a> {
+    fn from(payload: &'a Payload) -> Self {
+        match payload {
+            Payload::Bytes(b) => Self::Bytes(b),
+            Payload::Json(s) => Self::Json(s),
+        }
+    }
+}
+
+impl fmt::Debug for PayloadRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Self::Json(s) => write!(f, "Json({s:?})"),
+        }
+    }
+}
+
+/// Where a node's payload lies in its leaf input, and whether it is JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PayloadSpan {
+    json: bool,
+    start: usize,
+    len: usize,
+}
+
 /// One immutable record in the trace ledger.
 ///
 /// Built with [`TraceNode::builder`]; there is no way to change a node once
@@ -224,7 +295,7 @@ pub struct TraceNode {
     origin: AgentId,
     timestamp: Timestamp,
     kind: TraceKind,
-    payload: Payload,
+    payload: PayloadSpan,
     parents: Vec<TraceId>,
     /// `0x00 || canonical encoding`: the RFC 6962 leaf input the id hashes.
     /// Kept whole so building needs one buffer; [`TraceNode::encoding`] is
@@ -265,9 +336,18 @@ impl TraceNode {
         &self.kind
     }
 
-    /// What the act carried.
-    pub fn payload(&self) -> &Payload {
-        &self.payload
+    /// What the act carried, borrowed from the encoding.
+    pub fn payload(&self) -> PayloadRef<'_> {
+        let PayloadSpan { json, start, len } = self.payload;
+        let bytes = &self.leaf_input[start..start + len];
+        if json {
+            // Checked as UTF-8 when the node was built or decoded; the bytes
+            // never change after.
+            let text = std::str::from_utf8(bytes).expect("JSON payloads are UTF-8 by construction");
+            PayloadRef::Json(text)
+        } else {
+            PayloadRef::Bytes(bytes)
+        }
     }
 
     /// The nodes this one causally follows, sorted and without duplicates.
@@ -306,7 +386,7 @@ impl fmt::Debug for TraceNode {
             .field("origin", &self.origin)
             .field("timestamp", &self.timestamp)
             .field("kind", &self.kind)
-            .field("payload", &self.payload)
+            .field("payload", &self.payload())
             .field("parents", &self.parents)
             .finish()
     }
@@ -319,7 +399,9 @@ impl Encode for TraceNode {
         w.put(&self.origin);
         w.put(&self.timestamp);
         w.put(&self.kind);
-        w.put(&self.payload);
+        let payload = self.payload();
+        w.put_u8(payload.tag());
+        w.put_bytes(payload.as_bytes());
         w.put(&self.parents);
     }
 }
@@ -333,7 +415,7 @@ impl Decode for Fields {
         let origin = r.get()?;
         let timestamp = r.get()?;
         let kind = r.get()?;
-        let payload = r.get()?;
+        let payload = decode_payload_span(r)?;
         let offset = r.offset();
         let parents: Vec<TraceId> = r.get()?;
         if parents.len() > MAX_PARENTS {
@@ -359,6 +441,33 @@ impl Decode for Fields {
             leaf_input: Box::default(),
         }))
     }
+}
+
+/// Reads a payload in place: its tag, then its bytes, checked (size, UTF-8
+/// for JSON) but not copied. The span is into the leaf input, which holds
+/// the decoded bytes one byte further on.
+fn decode_payload_span(r: &mut Reader<'_>) -> Result<PayloadSpan, DecodeError> {
+    let json = match r.u8()? {
+        0 => false,
+        1 => true,
+        tag => return Err(r.invalid_tag("payload", tag)),
+    };
+    let offset = r.offset();
+    let bytes = r.bytes()?;
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::Invalid {
+            what: "trace payload",
+            reason: "larger than MAX_PAYLOAD_BYTES",
+        });
+    }
+    if json && std::str::from_utf8(bytes).is_err() {
+        return Err(DecodeError::InvalidUtf8 { offset: offset + 4 });
+    }
+    Ok(PayloadSpan {
+        json,
+        start: offset + 4 + 1,
+        len: bytes.len(),
+    })
 }
 
 /// Builds a [`TraceNode`]; [`TraceNodeBuilder::build`] validates and hashes.
@@ -411,49 +520,69 @@ impl TraceNodeBuilder {
     /// keeps that buffer as its encoding. (Encoding through a growing
     /// [`Writer`] and copying the result cost five reallocations and a copy,
     /// more than the hash itself.)
-    pub fn build(mut self) -> Result<TraceNode, NodeError> {
-        self.payload.check_len()?;
-        self.parents.sort_unstable();
-        self.parents.dedup();
-        if self.parents.len() > MAX_PARENTS {
+    pub fn build(self) -> Result<TraceNode, NodeError> {
+        TraceNode::from_parts(
+            self.origin,
+            self.timestamp,
+            self.kind,
+            PayloadRef::from(&self.payload),
+            self.parents,
+        )
+    }
+}
+
+impl TraceNode {
+    /// Builds a node from borrowed parts, as [`TraceNodeBuilder::build`]
+    /// does: the payload is copied once, straight into the node's encoding
+    /// (bindings use this to build from a caller's buffer without an
+    /// intermediate copy). Parents are sorted and deduplicated.
+    pub fn from_parts(
+        origin: AgentId,
+        timestamp: Timestamp,
+        kind: TraceKind,
+        payload: PayloadRef<'_>,
+        mut parents: Vec<TraceId>,
+    ) -> Result<TraceNode, NodeError> {
+        let body = payload.as_bytes();
+        if body.len() > MAX_PAYLOAD_BYTES {
+            return Err(NodeError::PayloadTooLarge {
+                len: body.len(),
+                max: MAX_PAYLOAD_BYTES,
+            });
+        }
+        parents.sort_unstable();
+        parents.dedup();
+        if parents.len() > MAX_PARENTS {
             return Err(NodeError::TooManyParents {
-                count: self.parents.len(),
+                count: parents.len(),
                 max: MAX_PARENTS,
             });
         }
-        let leaf_input = leaf_input(
-            &self.origin,
-            self.timestamp,
-            &self.kind,
-            &self.payload,
-            &self.parents,
-        );
+        let (leaf_input, payload) = leaf_input(&origin, timestamp, &kind, payload, &parents);
         Ok(TraceNode {
             id: TraceId::new(Sha256::digest(&leaf_input).into()),
-            origin: self.origin,
-            timestamp: self.timestamp,
-            kind: self.kind,
-            payload: self.payload,
-            parents: self.parents,
+            origin,
+            timestamp,
+            kind,
+            payload,
+            parents,
             leaf_input,
         })
     }
 }
 
 /// `0x00 || FORMAT_VERSION || fields`, byte for byte what
-/// `merkle::leaf_hash(&node.to_bytes())` hashes, in one exact allocation.
-/// Lengths fit the `u32` prefixes: the builder's limits are far below.
+/// `merkle::leaf_hash(&node.to_bytes())` hashes, in one exact allocation,
+/// and where the payload landed in it. Lengths fit the `u32` prefixes: the
+/// node limits are far below.
 fn leaf_input(
     origin: &AgentId,
     timestamp: Timestamp,
     kind: &TraceKind,
-    payload: &Payload,
+    payload: PayloadRef<'_>,
     parents: &[TraceId],
-) -> Box<[u8]> {
-    let (tag, body) = match payload {
-        Payload::Bytes(b) => (0u8, b.as_slice()),
-        Payload::Json(s) => (1u8, s.as_bytes()),
-    };
+) -> (Box<[u8]>, PayloadSpan) {
+    let body = payload.as_bytes();
     let kind = kind.as_str().as_bytes();
     let len = 2 + 16 + 12 + (4 + kind.len()) + (1 + 4 + body.len()) + (4 + 32 * parents.len());
     let mut out = Vec::with_capacity(len);
@@ -464,15 +593,20 @@ fn leaf_input(
     out.extend_from_slice(&timestamp.logical().to_le_bytes());
     out.extend_from_slice(&prefix(kind.len()));
     out.extend_from_slice(kind);
-    out.push(tag);
+    out.push(payload.tag());
     out.extend_from_slice(&prefix(body.len()));
+    let span = PayloadSpan {
+        json: payload.is_json(),
+        start: out.len(),
+        len: body.len(),
+    };
     out.extend_from_slice(body);
     out.extend_from_slice(&prefix(parents.len()));
     for parent in parents {
         out.extend_from_slice(parent.as_bytes());
     }
     debug_assert_eq!(out.len(), len);
-    out.into_boxed_slice()
+    (out.into_boxed_slice(), span)
 }
 
 /// A `u32` length prefix. Every caller's length is bounded by the node
@@ -513,6 +647,11 @@ mod tests {
         let back = TraceNode::from_encoding(node.encoding()).unwrap();
         assert_eq!(back, node);
         assert_eq!(back.payload().as_json(), Some("{\"x\":1}"));
+        // A JSON payload whose bytes are not UTF-8 is refused on decode.
+        let mut bytes = node.encoding().to_vec();
+        let at = bytes.len() - 4 - 2;
+        bytes[at] = 0xff;
+        assert!(TraceNode::from_encoding(&bytes).is_err());
     }
 
     #[test]
@@ -578,7 +717,16 @@ mod tests {
                 Some(text) => base.payload_json(text),
                 None => base.payload_bytes(payload),
             };
-            let node = base.parents(parents.into_iter().map(TraceId::new)).build().unwrap();
+            let expected = base.clone().payload.clone();
+            let parents: Vec<TraceId> = parents.into_iter().map(TraceId::new).collect();
+            let node = base.clone().parents(parents.clone()).build().unwrap();
+            prop_assert_eq!(node.payload().to_payload(), expected.clone());
+            let direct = TraceNode::from_parts(
+                base.origin, base.timestamp, base.kind.clone(), PayloadRef::from(&expected), parents,
+            ).unwrap();
+            prop_assert_eq!(&direct, &node);
+            let back = TraceNode::from_encoding(node.encoding()).unwrap();
+            prop_assert_eq!(back.payload(), node.payload());
             // The exact-size writer and the generic codec agree byte for byte.
             prop_assert_eq!(node.encoding(), &node.to_bytes()[..]);
             prop_assert_eq!(*node.id().as_bytes(), merkle::leaf_hash(&node.to_bytes()));
