@@ -24,9 +24,10 @@
 //! what a proposer proposes (peers still check the proof-of-lock), so safety
 //! is the paper's; each fixes a liveness stall the simulator found.
 //!
-//! - Prevote and precommit timeouts are scheduled on entering the step, not
-//!   after a quorum of mixed votes (a validator that lost those votes would
-//!   otherwise wait forever).
+//! - The prevote timeout is scheduled on entering the prevote step, not after
+//!   a quorum of mixed prevotes (a validator that lost those votes would
+//!   otherwise wait forever); own votes of the previous round are re-sent
+//!   too, so a peer left behind reaches its precommit quorum.
 //! - Round skip: join the highest round that validators with more than a
 //!   third of the power have reached or passed (the paper: f+1 in one round).
 //! - `validValue` is raised from any round up to the current one that has the

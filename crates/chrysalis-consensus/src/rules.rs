@@ -83,16 +83,16 @@ impl Tendermint {
         true
     }
 
-    /// Moves to `step` and schedules its timeout at once. The paper waits for
-    /// a quorum of mixed votes first; scheduling earlier only adds nil votes
-    /// or round changes (never unsafe) and keeps a validator that lost those
-    /// votes from waiting forever.
+    /// Moves to `step`. Entering the prevote step schedules the prevote
+    /// timeout at once (the paper waits for a quorum of mixed prevotes;
+    /// scheduling earlier only adds a nil precommit, never unsafe, and keeps a
+    /// validator that lost those prevotes from waiting forever). The precommit
+    /// timeout keeps the paper's rule (a quorum of precommits first), so a
+    /// validator alone at a new height does not race through rounds.
     pub(crate) fn enter(&mut self, step: Step, out: &mut Vec<Output>) {
         self.step = step;
-        match step {
-            Step::Propose => {}
-            Step::Prevote => self.schedule(TimeoutKind::Prevote, out),
-            Step::Precommit => self.schedule(TimeoutKind::Precommit, out),
+        if step == Step::Prevote {
+            self.schedule(TimeoutKind::Prevote, out);
         }
     }
 
@@ -351,9 +351,14 @@ impl Tendermint {
             out.push(Output::Broadcast(Message::Proposal(sp.clone())));
             self.forward_pol(sp, out);
         }
-        for kind in [VoteKind::Prevote, VoteKind::Precommit] {
-            if let Some(sv) = self.own_votes.get(&(self.round, kind)) {
-                out.push(Output::Broadcast(Message::Vote(*sv)));
+        // The previous round's votes too: a peer still there needs our
+        // precommit to reach its precommit quorum and follow us.
+        let rounds = [Round(self.round.0.saturating_sub(1)), self.round];
+        for round in rounds.iter().take(if self.round.0 == 0 { 1 } else { 2 }) {
+            for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+                if let Some(sv) = self.own_votes.get(&(*round, kind)) {
+                    out.push(Output::Broadcast(Message::Vote(*sv)));
+                }
             }
         }
     }

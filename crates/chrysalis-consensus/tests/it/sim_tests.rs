@@ -20,14 +20,19 @@ const SETTLE_MS: u64 = 2_500;
 
 fn mixed_suite(part: u64) {
     let per = seeds_per_suite();
+    let mut failures = Vec::new();
     for seed in part * per..(part + 1) * per {
         let setup = mixed_setup(seed);
         if let Err(e) = run(seed, &setup, HEAL_MS, SETTLE_MS, false) {
-            panic!(
-                "{e}\n  setup: {setup:?}\n  replay: scenario::run({seed}, &mixed_setup({seed}), ..)"
-            );
+            eprintln!("{e}\n  setup: {setup:?}\n  replay: CHRYSALIS_DEBUG_SEED={seed}");
+            failures.push(seed);
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} of {per} seeds failed: {failures:?}",
+        failures.len()
+    );
 }
 
 #[test]
