@@ -1,10 +1,12 @@
-//! The node's state, without I/O: agents, their digests, the hybrid logical
-//! clock and the conflict review queue. The event loop owns one
-//! [`NodeCore`]; time comes in as `now_ms`.
+//! The node's state, without I/O: the gossip core (which owns every agent's
+//! state and replicates it), the hybrid logical clock and the conflict
+//! review queue. The event loop owns one [`NodeCore`]; time comes in as
+//! `now_ms`.
 
 use chrysalis_crdt::resolver::{Resolution, ReviewTicket, Strategy};
-use chrysalis_crdt::{AgentError, AgentState, ConflictResolver, Crdt, DeltaCrdt, Episode};
+use chrysalis_crdt::{AgentError, AgentState, ConflictResolver, Episode};
 use chrysalis_crypto::hash::sha256;
+use chrysalis_gossip::GossipNode;
 use chrysalis_types::codec::{Decode, DecodeError, Encode};
 use chrysalis_types::{AgentId, EpisodeId, HybridClock, NodeId, Timestamp};
 use std::collections::BTreeMap;
@@ -69,25 +71,36 @@ pub enum Settlement {
 }
 
 /// Agents and what the node knows about them.
-#[derive(Debug)]
+///
+/// The agent states have one owner: the [`GossipNode`] inside, which merges
+/// what peers send and ships local edits. `NodeCore` adds what the gossip
+/// core does not know about: the clock that stamps local edits and the
+/// conflict review queue.
 pub struct NodeCore {
     node: NodeId,
     clock: HybridClock,
-    agents: BTreeMap<AgentId, AgentState>,
-    digests: BTreeMap<AgentId, Digest>,
+    gossip: GossipNode,
     resolver: ConflictResolver<f64>,
     queued: BTreeMap<(AgentId, String), ReviewTicket>,
     ticket_agent: BTreeMap<ReviewTicket, AgentId>,
 }
 
+impl std::fmt::Debug for NodeCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCore")
+            .field("node", &self.node)
+            .field("gossip", &self.gossip.id())
+            .finish_non_exhaustive()
+    }
+}
+
 impl NodeCore {
-    /// An empty node whose edits are authored by `node`.
-    pub fn new(node: NodeId) -> Self {
+    /// A node over `gossip`, whose edits are authored by its node id.
+    pub fn new(gossip: GossipNode) -> Self {
         Self {
-            node,
+            node: gossip.id().node,
             clock: HybridClock::new(MAX_CLOCK_OFFSET_MS),
-            agents: BTreeMap::new(),
-            digests: BTreeMap::new(),
+            gossip,
             resolver: ConflictResolver::for_levels(Strategy::ManualReview, 0.0),
             queued: BTreeMap::new(),
             ticket_agent: BTreeMap::new(),
@@ -99,34 +112,51 @@ impl NodeCore {
         self.node
     }
 
-    /// Restores a persisted state (at start).
+    /// The gossip core, to feed it frames and timers and drain its output.
+    pub fn gossip(&mut self) -> &mut GossipNode {
+        &mut self.gossip
+    }
+
+    /// The gossip core, read-only.
+    pub fn gossip_ref(&self) -> &GossipNode {
+        &self.gossip
+    }
+
+    /// Merges a persisted (or otherwise received) encoded state into the
+    /// agent's state.
     pub fn restore(&mut self, agent: AgentId, bytes: &[u8]) -> Result<(), DecodeError> {
         let state = AgentState::from_bytes(bytes)?;
         self.observe_state(&state);
-        self.digests.insert(agent, digest_of(&state));
-        self.agents.insert(agent, state);
+        self.gossip.restore(agent, &state);
         Ok(())
+    }
+
+    /// Moves the clock past what a peer's delta brought into `agent`, so
+    /// later local edits are ordered after it. Call on
+    /// [`chrysalis_gossip::GossipEvent::AgentChanged`].
+    pub fn observe_agent(&mut self, agent: AgentId) {
+        if let Some(state) = self.gossip.state(&agent).cloned() {
+            self.observe_state(&state);
+        }
     }
 
     /// Creates an empty agent.
     pub fn create_agent(&mut self, agent: AgentId) -> Result<(), CoreError> {
-        if self.agents.contains_key(&agent) {
+        if self.gossip.state(&agent).is_some() {
             return Err(CoreError::AgentExists(agent));
         }
-        let state = AgentState::new();
-        self.digests.insert(agent, digest_of(&state));
-        self.agents.insert(agent, state);
+        self.gossip.restore(agent, &AgentState::new());
         Ok(())
     }
 
     /// An agent's merged state.
     pub fn agent(&self, agent: AgentId) -> Option<&AgentState> {
-        self.agents.get(&agent)
+        self.gossip.state(&agent)
     }
 
     /// Every agent id, sorted.
     pub fn agent_ids(&self) -> impl Iterator<Item = AgentId> + '_ {
-        self.agents.keys().copied()
+        self.gossip.agents().map(|(id, _)| *id)
     }
 
     /// Sets a skill level as this node at `now_ms`.
@@ -137,14 +167,12 @@ impl NodeCore {
         level: f64,
         now_ms: u64,
     ) -> Result<(), CoreError> {
+        if self.gossip.state(&agent).is_none() {
+            return Err(CoreError::NoSuchAgent(agent));
+        }
         let at = self.clock.now(now_ms);
-        let node = self.node;
-        let state = self
-            .agents
-            .get_mut(&agent)
-            .ok_or(CoreError::NoSuchAgent(agent))?;
-        state.edit(node).update_skill(name, level, at).commit()?;
-        self.refresh(agent);
+        self.gossip
+            .update(agent, |e| e.update_skill(name, level, at))?;
         Ok(())
     }
 
@@ -157,59 +185,31 @@ impl NodeCore {
         causes: &[EpisodeId],
         now_ms: u64,
     ) -> Result<Timestamp, CoreError> {
+        if self.gossip.state(&agent).is_none() {
+            return Err(CoreError::NoSuchAgent(agent));
+        }
         let at = self.clock.now(now_ms);
-        let node = self.node;
-        let state = self
-            .agents
-            .get_mut(&agent)
-            .ok_or(CoreError::NoSuchAgent(agent))?;
         let episode = causes
             .iter()
             .fold(Episode::new(id, at, summary), |e, c| e.caused_by(*c));
-        state.edit(node).add_episode(episode).commit()?;
-        self.refresh(agent);
+        self.gossip.update(agent, |e| e.add_episode(episode))?;
         Ok(at)
-    }
-
-    /// Joins a full state received from a peer; returns whether anything
-    /// changed here.
-    pub fn merge_remote(&mut self, agent: AgentId, remote: &AgentState) -> bool {
-        self.observe_state(remote);
-        let digest = digest_of(remote);
-        if self.digests.get(&agent) == Some(&digest) {
-            return false;
-        }
-        let state = self.agents.entry(agent).or_default();
-        state.merge(remote);
-        let before = self.digests.get(&agent).copied();
-        self.refresh(agent);
-        before != self.digests.get(&agent).copied()
-    }
-
-    /// Joins a delta; returns whether anything changed here.
-    pub fn apply_delta(&mut self, agent: AgentId, delta: &AgentState) -> bool {
-        self.observe_state(delta);
-        let state = self.agents.entry(agent).or_default();
-        state.apply_delta(delta);
-        let before = self.digests.get(&agent).copied();
-        self.refresh(agent);
-        before != self.digests.get(&agent).copied()
-    }
-
-    /// Each agent's digest.
-    pub fn digests(&self) -> &BTreeMap<AgentId, Digest> {
-        &self.digests
     }
 
     /// One digest of every agent's state: equal on two nodes exactly when
     /// they hold the same agents in the same states.
     pub fn cluster_digest(&self) -> Digest {
-        let mut all = Vec::with_capacity(self.digests.len() * 48);
-        for (agent, digest) in &self.digests {
+        let mut all = Vec::new();
+        for (agent, state) in self.gossip.agents() {
             all.extend_from_slice(agent.as_bytes());
-            all.extend_from_slice(digest);
+            all.extend_from_slice(&digest_of(state));
         }
         sha256(&all)
+    }
+
+    /// How many agents this node holds.
+    pub fn agent_count(&self) -> usize {
+        self.gossip.agents().count()
     }
 
     /// Queues every conflicted skill not queued yet, forgets conflicts that
@@ -219,8 +219,8 @@ impl NodeCore {
             .queued
             .keys()
             .filter(|(agent, skill)| {
-                self.agents
-                    .get(agent)
+                self.gossip
+                    .state(agent)
                     .is_none_or(|s| !s.skills().conflicted().any(|c| c == skill))
             })
             .cloned()
@@ -232,7 +232,7 @@ impl NodeCore {
                 let _ = self.resolver.settle(ticket, 0.0);
             }
         }
-        for (agent, state) in &self.agents {
+        for (agent, state) in self.gossip.agents() {
             for skill in state.skills().conflicted() {
                 let key = (*agent, skill.to_owned());
                 if self.queued.contains_key(&key) {
@@ -310,12 +310,6 @@ impl NodeCore {
         Ok((agent, skill, level))
     }
 
-    fn refresh(&mut self, agent: AgentId) {
-        if let Some(state) = self.agents.get(&agent) {
-            self.digests.insert(agent, digest_of(state));
-        }
-    }
-
     /// Moves the clock past every timestamp in `state`, so local writes
     /// after a merge are ordered after what was merged.
     fn observe_state(&mut self, state: &AgentState) {
@@ -346,17 +340,29 @@ mod tests {
         AgentId::new([5; 16])
     }
 
+    /// A core whose node key comes from `seed`.
+    fn core(seed: u8) -> NodeCore {
+        let key = chrysalis_crypto::ed25519::SigningKey::from_seed(&[seed; 32]);
+        let addr = chrysalis_gossip::PeerAddr::new(format!("127.0.0.1:{seed}")).unwrap();
+        let config = chrysalis_gossip::GossipConfig::default();
+        NodeCore::new(GossipNode::new(key, addr, config, u64::from(seed)).unwrap())
+    }
+
+    /// Merges `from`'s state of the test agent into `into`.
+    fn merge(into: &mut NodeCore, from: &NodeCore) {
+        let bytes = from.agent(agent()).unwrap().to_bytes();
+        into.restore(agent(), &bytes).unwrap();
+    }
+
     #[test]
     fn concurrent_levels_queue_a_conflict_that_settles_everywhere() {
-        let (a, b) = (NodeId::new([1; 32]), NodeId::new([2; 32]));
-        let mut na = NodeCore::new(a);
-        let mut nb = NodeCore::new(b);
+        let mut na = core(1);
+        let mut nb = core(2);
         na.create_agent(agent()).unwrap();
         nb.create_agent(agent()).unwrap();
         na.update_skill(agent(), "rust", 0.2, 10).unwrap();
         nb.update_skill(agent(), "rust", 0.9, 10).unwrap();
-        let sb = nb.agent(agent()).unwrap().clone();
-        assert!(na.merge_remote(agent(), &sb));
+        merge(&mut na, &nb);
         let pending = na.conflicts().unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].candidates.len(), 2);
@@ -365,27 +371,30 @@ mod tests {
             err,
             Err(CoreError::NoSuchCandidate { count: 2, .. })
         ));
+        let high = pending[0]
+            .candidates
+            .iter()
+            .position(|c| c.0 == 0.9)
+            .unwrap();
         let (_, skill, level) = na
-            .settle(pending[0].id, Settlement::Candidate(1), 20)
+            .settle(pending[0].id, Settlement::Candidate(high), 20)
             .unwrap();
         assert_eq!((skill.as_str(), level), ("rust", 0.9));
         assert!(na.conflicts().unwrap().is_empty());
-        let sa = na.agent(agent()).unwrap().clone();
-        nb.merge_remote(agent(), &sa);
+        merge(&mut nb, &na);
         assert_eq!(na.cluster_digest(), nb.cluster_digest());
         assert!(nb.conflicts().unwrap().is_empty());
     }
 
     #[test]
     fn settling_with_a_bad_level_is_refused() {
-        let mut n = NodeCore::new(NodeId::new([1; 32]));
+        let mut n = core(1);
         n.create_agent(agent()).unwrap();
-        let mut other = NodeCore::new(NodeId::new([2; 32]));
+        let mut other = core(2);
         other.create_agent(agent()).unwrap();
         n.update_skill(agent(), "go", 0.1, 1).unwrap();
         other.update_skill(agent(), "go", 0.5, 1).unwrap();
-        let s = other.agent(agent()).unwrap().clone();
-        n.merge_remote(agent(), &s);
+        merge(&mut n, &other);
         let id = n.conflicts().unwrap()[0].id;
         assert!(matches!(
             n.settle(id, Settlement::Level(7.0), 2),
@@ -396,7 +405,7 @@ mod tests {
 
     #[test]
     fn unknown_agents_and_duplicates_are_refused() {
-        let mut n = NodeCore::new(NodeId::new([1; 32]));
+        let mut n = core(1);
         assert!(matches!(
             n.update_skill(agent(), "x", 0.5, 1),
             Err(CoreError::NoSuchAgent(_))
@@ -414,13 +423,13 @@ mod tests {
 
     #[test]
     fn restore_round_trips_the_digest() {
-        let mut n = NodeCore::new(NodeId::new([1; 32]));
+        let mut n = core(1);
         n.create_agent(agent()).unwrap();
         n.update_skill(agent(), "x", 0.5, 1).unwrap();
         n.add_episode(agent(), EpisodeId::new([9; 16]), "met", &[], 2)
             .unwrap();
         let bytes = n.agent(agent()).unwrap().to_bytes();
-        let mut m = NodeCore::new(NodeId::new([1; 32]));
+        let mut m = core(1);
         m.restore(agent(), &bytes).unwrap();
         assert_eq!(m.cluster_digest(), n.cluster_digest());
         assert!(m.restore(agent(), b"\x01\xff").is_err());

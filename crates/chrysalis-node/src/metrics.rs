@@ -55,6 +55,7 @@ pub struct Metrics {
     handshakes_refused: AtomicU64,
     dropped: [AtomicU64; 5],
     http: Mutex<BTreeMap<(String, u16), u64>>,
+    core: Mutex<chrysalis_gossip::GossipStats>,
 }
 
 /// A snapshot of the replication counters.
@@ -80,6 +81,28 @@ pub struct GossipStats {
     pub members_alive: u64,
     /// Peers known.
     pub members_known: u64,
+    /// SWIM frames sent by the gossip core.
+    pub swim_frames_sent: u64,
+    /// SWIM frames received by the gossip core.
+    pub swim_frames_received: u64,
+    /// Signed deltas sent.
+    pub deltas_sent: u64,
+    /// Deltas that verified and changed a state here.
+    pub deltas_applied: u64,
+    /// Deltas that verified but brought nothing new.
+    pub deltas_redundant: u64,
+    /// Deltas dropped for a bad signature.
+    pub bad_signatures: u64,
+    /// Deltas dropped because their author is not the sending member.
+    pub unknown_authors: u64,
+    /// Frames the gossip core refused as malformed.
+    pub malformed: u64,
+    /// Chunks of large deltas sent.
+    pub chunks_sent: u64,
+    /// Chunks of large deltas received.
+    pub chunks_received: u64,
+    /// Causal-stability garbage collections run.
+    pub gc_runs: u64,
 }
 
 impl Metrics {
@@ -111,6 +134,14 @@ impl Metrics {
         self.dropped[reason as usize].load(Ordering::Relaxed)
     }
 
+    /// Copies the gossip core's counters (its round count included).
+    pub fn set_core(&self, stats: &chrysalis_gossip::GossipStats) {
+        self.rounds.store(stats.rounds, Ordering::Relaxed);
+        if let Ok(mut core) = self.core.lock() {
+            *core = stats.clone();
+        }
+    }
+
     /// Sets the membership gauges.
     pub fn set_members(&self, alive: usize, known: usize) {
         self.members_alive.store(alive as u64, Ordering::Relaxed);
@@ -132,7 +163,19 @@ impl Metrics {
     /// The replication counters now.
     pub fn gossip(&self) -> GossipStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let core = self.core.lock().map(|c| c.clone()).unwrap_or_default();
         GossipStats {
+            swim_frames_sent: core.swim_frames_sent,
+            swim_frames_received: core.swim_frames_received,
+            deltas_sent: core.deltas_sent,
+            deltas_applied: core.deltas_applied,
+            deltas_redundant: core.deltas_redundant,
+            bad_signatures: core.bad_signatures,
+            unknown_authors: core.unknown_authors,
+            malformed: core.malformed,
+            chunks_sent: core.chunks_sent,
+            chunks_received: core.chunks_received,
+            gc_runs: core.gc_runs,
             rounds: get(&self.rounds),
             frames_sent: get(&self.frames_sent),
             bytes_sent: get(&self.bytes_sent),
@@ -187,9 +230,21 @@ impl Metrics {
             g.bytes_received,
         );
         series(
+            "chrysalis_gossip_deltas_applied_total",
+            "counter",
+            "Signed deltas from peers that changed a state here.",
+            g.deltas_applied,
+        );
+        series(
+            "chrysalis_gossip_deltas_sent_total",
+            "counter",
+            "Signed deltas sent.",
+            g.deltas_sent,
+        );
+        series(
             "chrysalis_members_alive",
             "gauge",
-            "Peers heard from recently.",
+            "Peers SWIM holds alive or suspect.",
             g.members_alive,
         );
         series(
@@ -236,10 +291,16 @@ mod tests {
     fn exposition_names_every_series() {
         let m = Metrics::default();
         m.gossip_round();
+        let core = chrysalis_gossip::GossipStats {
+            deltas_applied: 3,
+            ..Default::default()
+        };
+        m.set_core(&core);
         m.frame_dropped(DropReason::NotAdmitted);
         m.http_request("/v1/agents", 201);
         let text = m.render();
-        assert!(text.contains("chrysalis_gossip_rounds_total 1"));
+        assert!(text.contains("chrysalis_gossip_rounds_total 0"));
+        assert!(text.contains("chrysalis_gossip_deltas_applied_total 3"));
         assert!(text.contains("chrysalis_net_frames_dropped_total{reason=\"not_admitted\"} 1"));
         assert!(
             text.contains("chrysalis_http_requests_total{route=\"/v1/agents\",status=\"201\"} 1")

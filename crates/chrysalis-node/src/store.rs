@@ -67,6 +67,19 @@ pub trait StateStore: Send + 'static {
         }
         Ok(())
     }
+
+    /// A small named value kept across restarts (such as the SWIM
+    /// incarnation); `None` when never set or when the backend keeps none.
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = name;
+        Ok(None)
+    }
+
+    /// Stores a named value durably (a no-op where the backend keeps none).
+    fn put_setting(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _ = (name, value);
+        Ok(())
+    }
 }
 
 impl StateStore for NodeStore {
@@ -82,12 +95,21 @@ impl StateStore for NodeStore {
         let rows: Vec<(AgentId, &[u8])> = batch.iter().map(|(a, b)| (*a, b.as_slice())).collect();
         Ok(self.put_agents(&rows)?)
     }
+
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(NodeStore::setting(self, name)?)
+    }
+
+    fn put_setting(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        Ok(NodeStore::put_setting(self, name, value)?)
+    }
 }
 
 /// States in memory: for tests and benchmarks of everything above the disk.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     states: BTreeMap<AgentId, Vec<u8>>,
+    settings: BTreeMap<String, Vec<u8>>,
 }
 
 impl StateStore for MemoryStore {
@@ -97,6 +119,15 @@ impl StateStore for MemoryStore {
 
     fn put(&mut self, agent: AgentId, bytes: &[u8]) -> Result<(), StoreError> {
         self.states.insert(agent, bytes.to_vec());
+        Ok(())
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.settings.get(name).cloned())
+    }
+
+    fn put_setting(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.settings.insert(name.to_owned(), value.to_vec());
         Ok(())
     }
 }

@@ -88,11 +88,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let list = members["members"].as_array().cloned().unwrap_or_default();
     writeln!(out, "members  {}", list.len())?;
     for m in &list {
-        let state = if m["alive"].as_bool() == Some(true) {
-            "alive"
-        } else {
-            "silent"
-        };
+        let state = m["state"].as_str().unwrap_or("?");
         writeln!(
             out,
             "  {}  {}  {state}",

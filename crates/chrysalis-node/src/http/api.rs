@@ -264,9 +264,10 @@ pub(super) async fn members(State(node): State<NodeHandle>) -> ApiResult {
         .map(|(m, alive)| {
             json!({
                 "id": m.id.to_string(),
-                "addr": m.addr.to_string(),
+                "addr": m.addr,
                 "alive": alive,
-                "last_seen_ms": m.last_seen_ms,
+                "state": member_state(m.state),
+                "bump": m.bump,
             })
         })
         .collect();
@@ -274,6 +275,15 @@ pub(super) async fn members(State(node): State<NodeHandle>) -> ApiResult {
         StatusCode::OK,
         json!({"node": view.node.to_string(), "gossip_addr": view.gossip_addr.to_string(), "members": members}),
     )
+}
+
+/// The SWIM state's name in the API.
+fn member_state(state: chrysalis_gossip::MemberState) -> &'static str {
+    match state {
+        chrysalis_gossip::MemberState::Alive => "alive",
+        chrysalis_gossip::MemberState::Suspect => "suspect",
+        chrysalis_gossip::MemberState::Down => "down",
+    }
 }
 
 pub(super) async fn digest(State(node): State<NodeHandle>) -> ApiResult {

@@ -119,8 +119,9 @@ fn schemas() -> Value {
         }), &["id", "agent", "skill", "level"]),
         "Member": obj(json!({
             "id": hex_id(64), "addr": {"type": "string"}, "alive": {"type": "boolean"},
-            "last_seen_ms": {"type": "integer", "description": "Absent (null) when only heard of."},
-        }), &["id", "addr", "alive"]),
+            "state": {"type": "string", "enum": ["alive", "suspect", "down"]},
+            "bump": {"type": "integer"},
+        }), &["id", "addr", "alive", "state", "bump"]),
         "Members": obj(json!({
             "node": hex_id(64), "gossip_addr": {"type": "string"},
             "members": {"type": "array", "items": reference("Member")},
@@ -132,6 +133,12 @@ fn schemas() -> Value {
             "bytes_received": {"type": "integer"}, "frames_dropped": {"type": "integer"},
             "frames_refused": {"type": "integer"}, "handshakes_refused": {"type": "integer"}, "members_alive": {"type": "integer"},
             "members_known": {"type": "integer"},
+            "swim_frames_sent": {"type": "integer"}, "swim_frames_received": {"type": "integer"},
+            "deltas_sent": {"type": "integer"}, "deltas_applied": {"type": "integer"},
+            "deltas_redundant": {"type": "integer"}, "bad_signatures": {"type": "integer"},
+            "unknown_authors": {"type": "integer"}, "malformed": {"type": "integer"},
+            "chunks_sent": {"type": "integer"}, "chunks_received": {"type": "integer"},
+            "gc_runs": {"type": "integer"},
         }), &["rounds", "frames_sent", "frames_received", "frames_dropped", "members_alive"]),
     })
 }
@@ -226,7 +233,7 @@ fn paths() -> Value {
                 &[nf[0], ("500", "`storage`.")], Some("Settle"), conflict()),
         },
         "/v1/cluster/members": {
-            "get": op("members", "Known peers.", ("200", "Members"), &[], None, None),
+            "get": op("members", "Known peers and their SWIM state (alive, suspect, down).", ("200", "Members"), &[], None, None),
         },
         "/v1/cluster/digest": {
             "get": op("digest", "One digest of every agent's state: equal across converged nodes.",
