@@ -3,8 +3,9 @@
 //! - `convergence`: five nodes (one process, five event loops, real QUIC
 //!   over loopback and redb on disk), default 200 ms gossip interval. Time from a skill write on node
 //!   A (acknowledged, so persisted) until all five hold the same state
-//!   digest. Side by side: with eager push (the default) and with
-//!   anti-entropy rounds alone.
+//!   digest. Side by side: with `gossip_push` (the default: the write
+//!   brings the next anti-entropy round forward) and with the round timer
+//!   alone.
 //! - `http`: a hyper load generator, 16 keep-alive connections, against one
 //!   node: `POST /v1/agents/{id}/skills` (a persisted write) beside
 //!   `GET /health` (the HTTP floor of the same server). Criterion reports

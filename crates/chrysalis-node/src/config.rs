@@ -10,7 +10,7 @@
 //! | `join` | `CHRYSALIS_JOIN` (comma-separated) | none |
 //! | `gossip_interval_ms` | `CHRYSALIS_GOSSIP_INTERVAL_MS` | 200 |
 //! | `gossip_fanout` | `CHRYSALIS_GOSSIP_FANOUT` | 3 |
-//! | `gossip_push` | `CHRYSALIS_GOSSIP_PUSH` (`true`/`false`) | true: push writes at once, not only by rounds |
+//! | `gossip_push` | `CHRYSALIS_GOSSIP_PUSH` (`true`/`false`) | true: a local write brings the next anti-entropy round forward (at most one early round per quarter interval) |
 //! | `allow` | `CHRYSALIS_ALLOW` (comma-separated hex node ids) | none: any signed peer |
 //! | `allow_file` | `CHRYSALIS_ALLOW_FILE` | none (one hex node id a line, `#` comments) |
 //! | `log_level` | `CHRYSALIS_LOG` | `info` |
@@ -72,7 +72,8 @@ pub struct NodeConfig {
     pub gossip_interval_ms: u64,
     /// Peers contacted per round and per eager push.
     pub gossip_fanout: usize,
-    /// Whether a write is pushed to peers at once (else it waits for rounds).
+    /// Whether a local write brings the next anti-entropy round forward
+    /// (else it waits for the round timer).
     pub gossip_push: bool,
     /// Nodes admitted as peers; empty admits any peer that signs its frames.
     pub allow: BTreeSet<NodeId>,

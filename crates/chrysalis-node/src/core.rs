@@ -319,10 +319,10 @@ impl NodeCore {
             .flat_map(|n| state.skills().candidates(n))
             .map(|c| c.at)
             .max();
-        if let Some(at) = latest {
-            if at > self.clock.last() {
-                self.clock = HybridClock::resume(at, MAX_CLOCK_OFFSET_MS);
-            }
+        if let Some(at) = latest
+            && at > self.clock.last()
+        {
+            self.clock = HybridClock::resume(at, MAX_CLOCK_OFFSET_MS);
         }
     }
 }

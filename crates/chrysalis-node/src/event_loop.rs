@@ -105,12 +105,12 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Ok(mut guard) = self.map.lock() {
-            if let Some(count) = guard.get_mut(&self.to) {
-                *count -= 1;
-                if *count == 0 {
-                    guard.remove(&self.to);
-                }
+        if let Ok(mut guard) = self.map.lock()
+            && let Some(count) = guard.get_mut(&self.to)
+        {
+            *count -= 1;
+            if *count == 0 {
+                guard.remove(&self.to);
             }
         }
     }
@@ -169,6 +169,10 @@ pub(crate) struct EventLoop {
     /// Agents held after the last persistence pass (an agent created empty
     /// elsewhere arrives without a change event).
     agents_seen: usize,
+    /// Whether a local write brings the next anti-entropy round forward.
+    push: bool,
+    /// No early round before this time (loop clock): a quarter interval.
+    early_round_after_ms: u64,
 }
 
 impl EventLoop {
@@ -178,6 +182,7 @@ impl EventLoop {
         endpoint: Endpoint,
         gossip_addr: SocketAddr,
         metrics: Arc<Metrics>,
+        push: bool,
     ) -> Self {
         let agents_seen = core.agent_count();
         Self {
@@ -193,6 +198,8 @@ impl EventLoop {
             peers: BTreeMap::new(),
             unsaved: BTreeSet::new(),
             agents_seen,
+            push,
+            early_round_after_ms: 0,
         }
     }
 
@@ -312,6 +319,29 @@ impl EventLoop {
         }
     }
 
+    /// Brings the pending anti-entropy round forward to now, so a local
+    /// write spreads without waiting out the interval. At most one early
+    /// round per quarter interval: a stream of writes costs no more than
+    /// a few rounds more.
+    fn round_now(&mut self) {
+        let now = self.now_ms();
+        if !self.push || now < self.early_round_after_ms {
+            return;
+        }
+        let before = self.timers.len();
+        self.timers
+            .retain(|Reverse(d)| !matches!(d.timer, GossipTimer::Round));
+        if self.timers.len() == before {
+            return;
+        }
+        let interval_ms = self.core.gossip_ref().config().round_interval_ms;
+        self.early_round_after_ms = now.saturating_add(interval_ms / 4);
+        if let Err(err) = self.core.gossip().handle_timer(GossipTimer::Round, now) {
+            tracing::debug!(%err, "early round failed");
+        }
+        self.on_round();
+    }
+
     fn on_round(&mut self) {
         let members = latest_members(self.core.gossip_ref().members());
         let alive = members
@@ -321,7 +351,6 @@ impl EventLoop {
         self.metrics.set_members(alive, members.len());
         self.metrics
             .set_handshakes_refused(self.endpoint.metrics().handshakes_refused);
-        self.metrics.set_core(self.core.gossip_ref().stats());
     }
 
     /// Drains the gossip core: timers into the heap, events into metrics
@@ -341,6 +370,7 @@ impl EventLoop {
         }
         self.persist_remote();
         self.send_out();
+        self.metrics.set_core(self.core.gossip_ref().stats());
     }
 
     fn on_event(&mut self, event: GossipEvent) {
@@ -496,8 +526,12 @@ impl EventLoop {
         let rows = self.rows(&agents);
         let persisted = self.store.put_many(&rows).map_err(Arc::new);
         self.agents_seen = self.core.agent_count();
+        let written = persisted.is_ok();
         for (_, ack) in batch.acks {
             ack(persisted.clone());
+        }
+        if written {
+            self.round_now();
         }
     }
 

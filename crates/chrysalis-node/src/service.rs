@@ -289,7 +289,14 @@ impl Node {
             node: identity.node_id(),
             token: Arc::new(identity.api_token.clone()),
         };
-        let event_loop = EventLoop::new(core, store, endpoint, gossip_addr, metrics);
+        let event_loop = EventLoop::new(
+            core,
+            store,
+            endpoint,
+            gossip_addr,
+            metrics,
+            config.gossip_push,
+        );
         let loop_task = tokio::spawn(event_loop.run(rx, stopped.clone()));
         let router = http::router(handle.clone(), config.max_body_bytes);
         let http_task = tokio::spawn(http::serve(listener, router, stopped));

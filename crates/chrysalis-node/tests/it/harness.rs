@@ -15,6 +15,11 @@ pub(crate) struct TestNode {
 impl TestNode {
     /// Starts a node whose data lives in `dir`, joining `join`.
     pub(crate) fn start(dir: &Path, join: &[SocketAddr]) -> Self {
+        Self::start_at(dir, join, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Like [`TestNode::start`], with the gossip endpoint at `gossip_listen`.
+    pub(crate) fn start_at(dir: &Path, join: &[SocketAddr], gossip_listen: SocketAddr) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -23,7 +28,7 @@ impl TestNode {
         let config = NodeConfig {
             data_dir: dir.to_path_buf(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
-            gossip_listen: "127.0.0.1:0".parse().unwrap(),
+            gossip_listen,
             join: join.to_vec(),
             gossip_interval_ms: 50,
             max_body_bytes: 4096,

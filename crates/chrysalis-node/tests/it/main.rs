@@ -6,4 +6,5 @@
 mod api;
 mod conflicts;
 mod harness;
+mod membership;
 mod openapi;
