@@ -109,11 +109,10 @@ impl SigningKey {
     /// Signs `message` as it is. Prefer [`SigningKey::sign_domain`] for
     /// anything that crosses a trust boundary.
     pub fn sign(&self, message: &[u8]) -> Signature {
-        if let Some(fast) = &self.fast {
-            if let Ok(bytes) = <[u8; 64]>::try_from(fast.sign(message).as_ref()) {
+        if let Some(fast) = &self.fast
+            && let Ok(bytes) = <[u8; 64]>::try_from(fast.sign(message).as_ref()) {
                 return Signature::from_bytes(&bytes);
             }
-        }
         Signature(self.dalek.sign(message))
     }
 

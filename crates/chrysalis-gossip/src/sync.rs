@@ -70,7 +70,7 @@ impl<R: Replicated> GossipNode<R> {
         self.stats.rounds += 1;
         self.expire_transfers();
         let gc_every = self.config.gc_every_rounds;
-        if gc_every > 0 && self.round % gc_every == 0 {
+        if gc_every > 0 && self.round.is_multiple_of(gc_every) {
             self.collect_garbage();
         }
         let peers = self.pick_peers();
@@ -295,11 +295,10 @@ impl<R: Replicated> GossipNode<R> {
     fn signed_entry(&mut self, key: &AgentId, seen: &R::Version) -> Option<Vec<u8>> {
         let state = self.store.get(key)?;
         let mine = state.version();
-        if let Some(c) = self.sign_cache.get(key) {
-            if c.seen == *seen && c.mine == mine {
+        if let Some(c) = self.sign_cache.get(key)
+            && c.seen == *seen && c.mine == mine {
                 return Some(c.entry.clone());
             }
-        }
         let signed = SignedDelta::<R>::sign(&state.delta_since(seen), &self.key);
         let mut w = Writer::new();
         w.put(key);

@@ -273,11 +273,9 @@ impl<S: LedgerStorage> TraceLedger<S> {
     pub fn poll(&mut self, now_ms: u64) -> Result<u64, AppendError> {
         if let (FsyncPolicy::Batch { max_delay_ms, .. }, Some(since)) =
             (self.policy, self.staged_since_ms)
-        {
-            if now_ms.saturating_sub(since) >= max_delay_ms {
+            && now_ms.saturating_sub(since) >= max_delay_ms {
                 self.flush()?;
             }
-        }
         self.settle();
         Ok(self.len())
     }

@@ -337,13 +337,12 @@ fn shrink<O: OperadSamples>(
     'outer: while steps < max_steps {
         let now = weight(operad, &current);
         for candidate in candidates(operad, &current) {
-            if let Outcome::Fails(v) = evaluate(operad, current.law, &candidate) {
-                if weight(operad, &v) < now {
+            if let Outcome::Fails(v) = evaluate(operad, current.law, &candidate)
+                && weight(operad, &v) < now {
                     current = v;
                     steps += 1;
                     continue 'outer;
                 }
-            }
         }
         break;
     }

@@ -122,7 +122,7 @@ impl PlanOperad {
     fn sample_within(&self, rng: &mut dyn RngCore, budget: &mut usize) -> Plan {
         // Spend one node; a step needs room for itself at least.
         *budget = budget.saturating_sub(1);
-        if *budget == 0 || rng.next_u32() % 3 == 0 {
+        if *budget == 0 || rng.next_u32().is_multiple_of(3) {
             return Plan::Input;
         }
         let name = self.pick_name(rng);

@@ -92,7 +92,7 @@ fn writer(dir: &str, seed: u64) -> ! {
             .unwrap();
         let mut line = format!("ack {}\n", range.end);
         batches += 1;
-        if batches % 3 == 0 {
+        if batches.is_multiple_of(3) {
             let head = ledger.sign_head(&key, Timestamp::new(batches, 0));
             line.push_str(&format!("head {}\n", hex(&head.to_bytes())));
         }

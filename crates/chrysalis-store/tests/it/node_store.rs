@@ -40,7 +40,7 @@ fn agent(n: u64, j: u64) -> AgentId {
 /// Write `n` stores one agent (when `n % 3 == 0`) or a group-committed
 /// batch of [`BATCH`] agents, then appends WAL entry `n`.
 fn write(store: &NodeStore, n: u64) {
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         store.put_agent(agent(n, 0), &state(n, 0)).unwrap();
     } else {
         let states: Vec<(AgentId, Vec<u8>)> =
@@ -140,7 +140,7 @@ fn check(dir: &Path, last: Option<u64>, round: u64) -> u64 {
     let partial: Vec<bool> = (0..BATCH)
         .map(|j| store.agent(agent(next, j)).unwrap().is_some())
         .collect();
-    let slots = if next % 3 == 0 { 1 } else { BATCH as usize };
+    let slots = if next.is_multiple_of(3) { 1 } else { BATCH as usize };
     let present = partial[..slots].iter().filter(|p| **p).count();
     assert!(
         present == 0 || present == slots,
