@@ -507,24 +507,29 @@ fn check_attenuation(
     now_s: u64,
 ) -> Result<(), Denial> {
     if let Some(actions) = &a.actions
-        && !actions.contains(request.action) {
-            return Err(Denial::ActionNotAllowed { block });
-        }
+        && !actions.contains(request.action)
+    {
+        return Err(Denial::ActionNotAllowed { block });
+    }
     if let Some(prefix) = &a.resource_prefix
-        && !request.resource.starts_with(prefix.as_str()) {
-            return Err(Denial::ResourceOutsidePrefix { block });
-        }
+        && !request.resource.starts_with(prefix.as_str())
+    {
+        return Err(Denial::ResourceOutsidePrefix { block });
+    }
     if let Some(holder) = &a.holder
-        && *holder != request.principal {
-            return Err(Denial::WrongHolder { block });
-        }
+        && *holder != request.principal
+    {
+        return Err(Denial::WrongHolder { block });
+    }
     if let Some(not_after_s) = a.not_after_s
-        && now_s > not_after_s {
-            return Err(Denial::Expired { block, not_after_s });
-        }
+        && now_s > not_after_s
+    {
+        return Err(Denial::Expired { block, not_after_s });
+    }
     if let Some(max_cost) = a.max_cost
-        && request.cost > max_cost {
-            return Err(Denial::CostAboveCap { block, max_cost });
-        }
+        && request.cost > max_cost
+    {
+        return Err(Denial::CostAboveCap { block, max_cost });
+    }
     Ok(())
 }

@@ -110,9 +110,10 @@ impl SigningKey {
     /// anything that crosses a trust boundary.
     pub fn sign(&self, message: &[u8]) -> Signature {
         if let Some(fast) = &self.fast
-            && let Ok(bytes) = <[u8; 64]>::try_from(fast.sign(message).as_ref()) {
-                return Signature::from_bytes(&bytes);
-            }
+            && let Ok(bytes) = <[u8; 64]>::try_from(fast.sign(message).as_ref())
+        {
+            return Signature::from_bytes(&bytes);
+        }
         Signature(self.dalek.sign(message))
     }
 

@@ -234,13 +234,14 @@ impl Planner {
         self.arrived[i] = 0;
         self.entered[i] += 1;
         if let Some(max_iterations) = self.plan.node(node).max_iterations
-            && self.entered[i] > max_iterations {
-                self.outcome = Some(Outcome::Failed {
-                    node,
-                    cause: FailureCause::LoopBound { max_iterations },
-                });
-                return;
-            }
+            && self.entered[i] > max_iterations
+        {
+            self.outcome = Some(Outcome::Failed {
+                node,
+                cause: FailureCause::LoopBound { max_iterations },
+            });
+            return;
+        }
         let step = self.new_step();
         self.queue.push_back(StepRequest {
             step,

@@ -296,9 +296,11 @@ impl<R: Replicated> GossipNode<R> {
         let state = self.store.get(key)?;
         let mine = state.version();
         if let Some(c) = self.sign_cache.get(key)
-            && c.seen == *seen && c.mine == mine {
-                return Some(c.entry.clone());
-            }
+            && c.seen == *seen
+            && c.mine == mine
+        {
+            return Some(c.entry.clone());
+        }
         let signed = SignedDelta::<R>::sign(&state.delta_since(seen), &self.key);
         let mut w = Writer::new();
         w.put(key);

@@ -273,9 +273,10 @@ impl<S: LedgerStorage> TraceLedger<S> {
     pub fn poll(&mut self, now_ms: u64) -> Result<u64, AppendError> {
         if let (FsyncPolicy::Batch { max_delay_ms, .. }, Some(since)) =
             (self.policy, self.staged_since_ms)
-            && now_ms.saturating_sub(since) >= max_delay_ms {
-                self.flush()?;
-            }
+            && now_ms.saturating_sub(since) >= max_delay_ms
+        {
+            self.flush()?;
+        }
         self.settle();
         Ok(self.len())
     }

@@ -338,11 +338,12 @@ fn shrink<O: OperadSamples>(
         let now = weight(operad, &current);
         for candidate in candidates(operad, &current) {
             if let Outcome::Fails(v) = evaluate(operad, current.law, &candidate)
-                && weight(operad, &v) < now {
-                    current = v;
-                    steps += 1;
-                    continue 'outer;
-                }
+                && weight(operad, &v) < now
+            {
+                current = v;
+                steps += 1;
+                continue 'outer;
+            }
         }
         break;
     }

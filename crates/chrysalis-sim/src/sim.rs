@@ -365,9 +365,10 @@ impl<P: Process> Sim<P> {
     /// Whether the network currently drops messages from `from` to `to`.
     pub fn is_cut(&self, from: Pid, to: Pid) -> bool {
         if let Some(groups) = &self.groups
-            && groups.get(from.index()) != groups.get(to.index()) {
-                return true;
-            }
+            && groups.get(from.index()) != groups.get(to.index())
+        {
+            return true;
+        }
         self.one_way
             .iter()
             .any(|(f, t)| f.contains(&from) && t.contains(&to))

@@ -140,7 +140,11 @@ fn check(dir: &Path, last: Option<u64>, round: u64) -> u64 {
     let partial: Vec<bool> = (0..BATCH)
         .map(|j| store.agent(agent(next, j)).unwrap().is_some())
         .collect();
-    let slots = if next.is_multiple_of(3) { 1 } else { BATCH as usize };
+    let slots = if next.is_multiple_of(3) {
+        1
+    } else {
+        BATCH as usize
+    };
     let present = partial[..slots].iter().filter(|p| **p).count();
     assert!(
         present == 0 || present == slots,
