@@ -197,20 +197,20 @@ fn wait_healthy(node: &mut LocalNode) -> Result<()> {
     let client = node.client()?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if let Ok(resp) = client.get("/health") {
-            if resp.status == 200 {
-                return Ok(());
-            }
+        if let Ok(resp) = client.get("/health")
+            && resp.status == 200
+        {
+            return Ok(());
         }
-        if let Some(child) = node.child.as_mut() {
-            if let Some(status) = child.try_wait()? {
-                node.child = None;
-                bail!(
-                    "node {} exited ({status}) before it was ready; its log:\n{}",
-                    node.number,
-                    log_tail(&node.log_path())
-                );
-            }
+        if let Some(child) = node.child.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            node.child = None;
+            bail!(
+                "node {} exited ({status}) before it was ready; its log:\n{}",
+                node.number,
+                log_tail(&node.log_path())
+            );
         }
         if Instant::now() > deadline {
             bail!(

@@ -319,10 +319,10 @@ fn converge(cluster: &Cluster, timeout: Duration) -> Result<(Duration, String)> 
     let started = Instant::now();
     loop {
         let all = digests(cluster);
-        if let Some(Some(first)) = all.first() {
-            if all.iter().all(|d| d.as_ref() == Some(first)) {
-                return Ok((started.elapsed(), first.0.clone()));
-            }
+        if let Some(Some(first)) = all.first()
+            && all.iter().all(|d| d.as_ref() == Some(first))
+        {
+            return Ok((started.elapsed(), first.0.clone()));
         }
         if started.elapsed() > timeout {
             bail!("digests still differ after {timeout:?}: {all:?}");

@@ -170,8 +170,8 @@ pub(super) fn record(
 
     // A node that rewrites history: same key, one old entry quietly changed.
     let mut rewritten_entries = entries.to_vec();
-    rewritten_entries[probe].json = rewritten_entries[0].json.clone();
-    rewritten_entries[probe].kind = rewritten_entries[0].kind.clone();
+    rewritten_entries[probe].kind = "history.rewrite".to_owned();
+    rewritten_entries[probe].json = r#"{"rewritten":true}"#.to_owned();
     let (mut rewritten, _) = TraceLedger::open(MemoryStorage::new(), FsyncPolicy::Always)?;
     append_all(&mut rewritten, &rewritten_entries, now_ms, None)?;
     append_all(&mut rewritten, &entries[..1], now_ms, None)?;
