@@ -10,13 +10,18 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Target {
     /// The node's HTTP API.
-    #[arg(long, env = "CHRYSALIS_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "CHRYSALIS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     url: String,
     /// The API token (else CHRYSALIS_TOKEN, else read from --data-dir's vault).
-    #[arg(long, env = "CHRYSALIS_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "CHRYSALIS_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// A local node's data directory, to read its token from.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 }
 
