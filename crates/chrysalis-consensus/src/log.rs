@@ -84,7 +84,7 @@ impl<S: StateMachine> ReplicatedLog<S> {
         self.machine.apply(got, &decision.block.txs);
         self.entries.push_back(decision);
         self.last = got;
-        if self.snapshot_every > 0 && got.0 % self.snapshot_every == 0 {
+        if self.snapshot_every > 0 && got.0.is_multiple_of(self.snapshot_every) {
             self.snapshot = Some(Snapshot {
                 height: got,
                 state: self.machine.snapshot(),

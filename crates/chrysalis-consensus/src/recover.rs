@@ -49,11 +49,11 @@ impl Tendermint {
                     top = top.max(v.round);
                     engine.own_votes.insert((v.round, v.kind), *sv);
                     engine.votes.add(*sv, &engine.set);
-                    if let (VoteKind::Precommit, Some(hash)) = (v.kind, v.value) {
-                        if engine.locked.is_none_or(|(r, _)| r < v.round) {
-                            engine.locked = Some((v.round, hash));
-                            engine.valid = Some((v.round, hash));
-                        }
+                    if let (VoteKind::Precommit, Some(hash)) = (v.kind, v.value)
+                        && engine.locked.is_none_or(|(r, _)| r < v.round)
+                    {
+                        engine.locked = Some((v.round, hash));
+                        engine.valid = Some((v.round, hash));
                     }
                 }
             }

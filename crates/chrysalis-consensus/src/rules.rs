@@ -28,27 +28,27 @@ impl Tendermint {
         // Line 49: a quorum of precommits for a block we hold decides it.
         let rounds: Vec<Round> = self.votes.precommit_rounds().collect();
         for r in rounds {
-            if let Some(hash) = self.votes.quorum_value(r, VoteKind::Precommit, q) {
-                if let Some((block, _)) = self.blocks.get(&hash) {
-                    let cert = CommitCert {
-                        height: self.height,
-                        round: r,
-                        block_hash: hash,
-                        precommits: self.votes.precommits_for(r, hash),
-                    };
-                    let block = block.clone();
-                    self.decide(block, cert, out);
-                    return true;
-                }
+            if let Some(hash) = self.votes.quorum_value(r, VoteKind::Precommit, q)
+                && let Some((block, _)) = self.blocks.get(&hash)
+            {
+                let cert = CommitCert {
+                    height: self.height,
+                    round: r,
+                    block_hash: hash,
+                    precommits: self.votes.precommits_for(r, hash),
+                };
+                let block = block.clone();
+                self.decide(block, cert, out);
+                return true;
             }
         }
         // Line 55, generalised: f+1 validators are at a later round or
         // beyond: join the highest round they have all reached.
-        if let Some(r) = self.votes.skip_target(self.set.honest_power()) {
-            if r > self.round {
-                self.start_round(r, out);
-                return true;
-            }
+        if let Some(r) = self.votes.skip_target(self.set.honest_power())
+            && r > self.round
+        {
+            self.start_round(r, out);
+            return true;
         }
         if self.step == Step::Propose && self.try_prevote_proposal(out) {
             return true;
@@ -128,20 +128,21 @@ impl Tendermint {
             self.schedule(TimeoutKind::Prevote, out);
             return true;
         }
-        if self.step >= Step::Prevote && !self.fired.contains(&(RULE_LOCK, r)) {
-            if let Some((_, hash)) = self.proposals.get(&r) {
-                let hash = *hash;
-                let valid = self.blocks.get(&hash).is_some_and(|(_, ok)| *ok);
-                if valid && self.votes.power_for(r, VoteKind::Prevote, Some(hash)) >= q {
-                    self.fired.insert((RULE_LOCK, r));
-                    if self.step == Step::Prevote {
-                        self.locked = Some((r, hash));
-                        self.vote(VoteKind::Precommit, Some(hash), out);
-                        self.enter(Step::Precommit, out);
-                    }
-                    self.valid = Some((r, hash));
-                    return true;
+        if self.step >= Step::Prevote
+            && !self.fired.contains(&(RULE_LOCK, r))
+            && let Some((_, hash)) = self.proposals.get(&r)
+        {
+            let hash = *hash;
+            let valid = self.blocks.get(&hash).is_some_and(|(_, ok)| *ok);
+            if valid && self.votes.power_for(r, VoteKind::Prevote, Some(hash)) >= q {
+                self.fired.insert((RULE_LOCK, r));
+                if self.step == Step::Prevote {
+                    self.locked = Some((r, hash));
+                    self.vote(VoteKind::Precommit, Some(hash), out);
+                    self.enter(Step::Precommit, out);
                 }
+                self.valid = Some((r, hash));
+                return true;
             }
         }
         if self.step == Step::Prevote && self.votes.power_for(r, VoteKind::Prevote, None) >= q {
@@ -191,10 +192,10 @@ impl Tendermint {
             out.push(Output::Broadcast(Message::Vote(*prev)));
             return;
         }
-        if let (VoteKind::Precommit, Some(hash)) = (kind, value) {
-            if let Some((block, _)) = self.blocks.get(&hash) {
-                out.push(Output::WalAppend(WalEntry::Locked(block.clone())));
-            }
+        if let (VoteKind::Precommit, Some(hash)) = (kind, value)
+            && let Some((block, _)) = self.blocks.get(&hash)
+        {
+            out.push(Output::WalAppend(WalEntry::Locked(block.clone())));
         }
         let sv = Vote {
             kind,

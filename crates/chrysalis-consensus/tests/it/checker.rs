@@ -46,13 +46,13 @@ impl Checker {
                 for sv in &node.signed_votes[c[1]..] {
                     let v = sv.vote;
                     let slot = (v.validator, v.height, v.round, v.kind);
-                    if let Some(prev) = self.honest_slots.insert(slot, v.value) {
-                        if prev != v.value {
-                            return Err(format!(
-                                "honest {pid} double-signed {slot:?}: {prev:?} then {:?}",
-                                v.value
-                            ));
-                        }
+                    if let Some(prev) = self.honest_slots.insert(slot, v.value)
+                        && prev != v.value
+                    {
+                        return Err(format!(
+                            "honest {pid} double-signed {slot:?}: {prev:?} then {:?}",
+                            v.value
+                        ));
                     }
                 }
             }
@@ -83,10 +83,10 @@ impl Checker {
         cert: &CommitCert,
     ) -> Result<(), String> {
         // Integrity: one decision per height per process, even across restarts.
-        if let Some(prev) = self.per_pid.insert((pid, h), hash) {
-            if prev != hash {
-                return Err(format!("{pid} decided {h} twice: {prev:?} then {hash:?}"));
-            }
+        if let Some(prev) = self.per_pid.insert((pid, h), hash)
+            && prev != hash
+        {
+            return Err(format!("{pid} decided {h} twice: {prev:?} then {hash:?}"));
         }
         // Validity: someone proposed it, and every transaction is valid.
         if !self.proposed.contains(&hash) {

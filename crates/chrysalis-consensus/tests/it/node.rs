@@ -225,10 +225,10 @@ impl Node {
                 _ => ctx.send(p, m.clone()),
             }
         }
-        if self.byz.forge {
-            if let Message::Vote(sv) = &m {
-                self.forge(sv, ctx);
-            }
+        if self.byz.forge
+            && let Message::Vote(sv) = &m
+        {
+            self.forge(sv, ctx);
         }
     }
 
@@ -354,10 +354,10 @@ impl Process for Node {
     }
 
     fn on_message(&mut self, from: Pid, msg: Message, ctx: &mut Ctx<'_, Message>) {
-        if self.forensic {
-            if let Message::Vote(sv) = &msg {
-                self.received_votes.push(*sv);
-            }
+        if self.forensic
+            && let Message::Vote(sv) = &msg
+        {
+            self.received_votes.push(*sv);
         }
         if self.byz.replay && self.inbox.len() < 256 {
             self.inbox.push(msg.clone());

@@ -99,16 +99,16 @@ fn double_voters_are_accused_and_only_they() {
     assert!(accused_somewhere, "the double voter was never caught");
 }
 
-/// `CHRYSALIS_DEBUG_SEED=<seed> cargo test -p chrysalis-consensus --test it debug_seed -- --nocapture`
-/// prints each node's final state for a mixed-family seed.
+/// Replays one mixed-family seed and prints each node's state at the heal
+/// and at the end: `CHRYSALIS_DEBUG_SEED=<seed> cargo test -p
+/// chrysalis-consensus --test it replay_one_seed -- --nocapture` (seed 0
+/// without the variable).
 #[test]
-fn debug_seed() {
-    let Some(seed) = std::env::var("CHRYSALIS_DEBUG_SEED")
+fn replay_one_seed() {
+    let seed = std::env::var("CHRYSALIS_DEBUG_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-    else {
-        return;
-    };
+        .unwrap_or(0);
     let setup = mixed_setup(seed);
     let result = crate::scenario::run_inspect(seed, &setup, HEAL_MS, SETTLE_MS, |sim| {
         for pid in sim.pids() {
@@ -117,5 +117,7 @@ fn debug_seed() {
             eprintln!("{pid} up={} log={} {desc}", sim.is_up(pid), n.height());
         }
     });
-    eprintln!("{setup:?}\n{:?}", result.err());
+    if let Err(e) = result {
+        panic!("{e}\n  setup: {setup:?}");
+    }
 }
