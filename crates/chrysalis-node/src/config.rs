@@ -16,6 +16,11 @@
 //! | `log_level` | `CHRYSALIS_LOG` | `info` |
 //! | `log_json` | `CHRYSALIS_LOG_JSON` (`true`/`false`) | false: text lines |
 //! | `max_body_bytes` | `CHRYSALIS_MAX_BODY_BYTES` | 65536 |
+//! | `validators` | `CHRYSALIS_VALIDATORS` (comma-separated `NODEID@IP:PORT`) | none: consensus off |
+//! | `consensus_commit_wait_ms` | `CHRYSALIS_CONSENSUS_COMMIT_WAIT_MS` | 20: the pause after a decision before the next proposal (batching) |
+//!
+//! A validator is `<hex node id>@<QUIC address>`; every validator lists the
+//! same set in the same order. The node's consensus key is its node key.
 
 use chrysalis_types::NodeId;
 use serde::Deserialize;
@@ -83,6 +88,44 @@ pub struct NodeConfig {
     pub log_json: bool,
     /// The largest HTTP request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The consensus validators (node id and QUIC address); empty turns
+    /// consensus off.
+    pub validators: Vec<ValidatorAddr>,
+    /// After a decision, the next proposer waits this long (batching).
+    pub consensus_commit_wait_ms: u64,
+}
+
+/// A consensus validator: its node id (its Ed25519 key) and where its
+/// QUIC endpoint listens. Written `<hex node id>@<ip:port>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidatorAddr {
+    /// The validator's node id.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+}
+
+impl std::str::FromStr for ValidatorAddr {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError::BadValue {
+            key: "validators".to_owned(),
+            value: s.to_owned(),
+            expected: "NODEID@IP:PORT",
+        };
+        let (id, addr) = s.trim().split_once('@').ok_or_else(bad)?;
+        Ok(Self {
+            id: id.parse().map_err(|_| bad())?,
+            addr: addr.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl std::fmt::Display for ValidatorAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.id, self.addr)
+    }
 }
 
 impl Default for NodeConfig {
@@ -99,6 +142,8 @@ impl Default for NodeConfig {
             log_level: "info".to_owned(),
             log_json: false,
             max_body_bytes: 64 * 1024,
+            validators: Vec::new(),
+            consensus_commit_wait_ms: 20,
         }
     }
 }
@@ -122,6 +167,8 @@ pub struct ConfigOverrides {
     pub log_level: Option<String>,
     /// `--log-json`.
     pub log_json: bool,
+    /// `--validator`, appended to the configured validators.
+    pub validators: Vec<ValidatorAddr>,
 }
 
 /// The TOML file's shape: every key optional.
@@ -142,6 +189,9 @@ struct FileConfig {
     log_level: Option<String>,
     log_json: Option<bool>,
     max_body_bytes: Option<usize>,
+    #[serde(default)]
+    validators: Vec<String>,
+    consensus_commit_wait_ms: Option<u64>,
 }
 
 impl NodeConfig {
@@ -209,6 +259,12 @@ impl NodeConfig {
         if let Some(bytes) = file.max_body_bytes {
             self.max_body_bytes = bytes;
         }
+        for v in file.validators {
+            self.validators.push(v.parse()?);
+        }
+        if let Some(ms) = file.consensus_commit_wait_ms {
+            self.consensus_commit_wait_ms = ms;
+        }
         Ok(())
     }
 
@@ -243,12 +299,21 @@ impl NodeConfig {
             "CHRYSALIS_MAX_BODY_BYTES" => {
                 self.max_body_bytes = parse_num(key, value, "a number of bytes")?;
             }
+            "CHRYSALIS_VALIDATORS" => {
+                for v in value.split(',').filter(|v| !v.trim().is_empty()) {
+                    self.validators.push(v.parse()?);
+                }
+            }
+            "CHRYSALIS_CONSENSUS_COMMIT_WAIT_MS" => {
+                self.consensus_commit_wait_ms = parse_num(key, value, "milliseconds")?;
+            }
             _ => {}
         }
         Ok(())
     }
 
     fn apply_overrides(&mut self, o: &ConfigOverrides) {
+        self.validators.extend(o.validators.iter().copied());
         if let Some(dir) = &o.data_dir {
             self.data_dir.clone_from(dir);
         }
@@ -389,6 +454,30 @@ mod tests {
         let err = NodeConfig::load(None, vars(&[("CHRYSALIS_GOSSIP_INTERVAL_MS", "1")]), &none)
             .unwrap_err();
         assert!(matches!(err, ConfigError::BadValue { .. }));
+    }
+
+    #[test]
+    fn validators_parse_from_env_and_flags_and_bad_ones_are_named() {
+        let id = "22".repeat(32);
+        let env = vars(&[("CHRYSALIS_VALIDATORS", &format!("{id}@127.0.0.1:7001"))]);
+        let flags = ConfigOverrides {
+            validators: vec![
+                format!("{}@127.0.0.1:7002", "33".repeat(32))
+                    .parse()
+                    .unwrap(),
+            ],
+            ..ConfigOverrides::default()
+        };
+        let c = NodeConfig::load(None, env, &flags).unwrap();
+        assert_eq!(c.validators.len(), 2);
+        assert_eq!(c.validators[0].addr.port(), 7001);
+        assert_eq!(c.validators[0].to_string(), format!("{id}@127.0.0.1:7001"));
+        let none = ConfigOverrides::default();
+        for bad in ["nope", "abc@127.0.0.1:1", &format!("{id}@nowhere")] {
+            let err =
+                NodeConfig::load(None, vars(&[("CHRYSALIS_VALIDATORS", bad)]), &none).unwrap_err();
+            assert!(err.to_string().contains("NODEID@IP:PORT"), "{err}");
+        }
     }
 
     #[test]

@@ -173,6 +173,8 @@ pub(crate) struct EventLoop {
     push: bool,
     /// No early round before this time (loop clock): a quarter interval.
     early_round_after_ms: u64,
+    /// Where consensus frames go (None: consensus is off).
+    pub(crate) consensus: Option<mpsc::Sender<Incoming>>,
 }
 
 impl EventLoop {
@@ -200,6 +202,7 @@ impl EventLoop {
             agents_seen,
             push,
             early_round_after_ms: 0,
+            consensus: None,
         }
     }
 
@@ -274,6 +277,16 @@ impl EventLoop {
     }
 
     fn on_frame(&mut self, frame: Incoming) {
+        if frame.channel == Channel::CONSENSUS
+            && let Some(consensus) = &self.consensus
+        {
+            // A full queue drops the frame: the engine re-sends its round's
+            // messages periodically.
+            if consensus.try_send(frame).is_err() {
+                self.metrics.frame_dropped(DropReason::Malformed);
+            }
+            return;
+        }
         if frame.channel != Channel::GOSSIP {
             self.metrics.frame_dropped(DropReason::Malformed);
             return;

@@ -10,6 +10,9 @@
 //! - [`service`]: the event loop that drives the gossip core over QUIC
 //!   with pinned mutual TLS (`chrysalis-net`), and the [`NodeHandle`] that
 //!   talks to it.
+//! - [`consensus`]: the BFT consensus driver (Tendermint from
+//!   `chrysalis-consensus`) over the QUIC endpoint, its durable WAL and
+//!   decided log.
 //! - [`http`]: the HTTP API (axum), its OpenAPI document and metrics.
 //! - [`logging`]: structured logs to standard error.
 //! - [`client`]: a small blocking HTTP client for the CLI and tests.
@@ -19,6 +22,7 @@
 
 pub mod client;
 pub mod config;
+pub mod consensus;
 pub mod core;
 mod event_loop;
 pub mod http;
@@ -28,7 +32,7 @@ pub mod metrics;
 pub mod service;
 pub mod store;
 
-pub use config::{ConfigError, ConfigOverrides, NodeConfig};
+pub use config::{ConfigError, ConfigOverrides, NodeConfig, ValidatorAddr};
 pub use identity::{IdentityError, NodeIdentity};
 pub use service::{Node, NodeError, NodeHandle};
 pub use store::{DirStore, MemoryStore, NodeStore, StateStore, StoreError};

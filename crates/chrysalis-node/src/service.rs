@@ -4,12 +4,14 @@
 //! sends it commands.
 
 use crate::config::NodeConfig;
+use crate::consensus::{self, ConsensusDisk, ConsensusError, ConsensusHandle, MemDisk};
 use crate::core::{ConflictView, CoreError, Digest, NodeCore, Settlement};
 use crate::event_loop::{EventLoop, SWIM_BUMP, peer_addr};
 use crate::http;
 use crate::identity::NodeIdentity;
 use crate::metrics::Metrics;
 use crate::store::{StateStore, StoreError};
+use chrysalis_consensus::EngineConfig;
 use chrysalis_crdt::AgentState;
 use chrysalis_crypto::secret::Secret;
 use chrysalis_gossip::{GossipConfig, GossipNode, MemberId, MemberState, NewNodeError};
@@ -48,6 +50,9 @@ pub enum NodeError {
     /// The gossip settings are invalid.
     #[error("invalid gossip settings: {0}")]
     Gossip(#[from] NewNodeError),
+    /// Consensus could not start.
+    #[error("could not start consensus: {0}")]
+    Consensus(#[from] ConsensusError),
     /// A stored agent state does not decode.
     #[error("stored state of agent {agent} is corrupt: {source}")]
     CorruptState {
@@ -132,6 +137,7 @@ pub struct NodeHandle {
     metrics: Arc<Metrics>,
     node: NodeId,
     token: Arc<Secret<String>>,
+    consensus: Option<ConsensusHandle>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -160,6 +166,11 @@ impl NodeHandle {
     /// The node's counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The consensus task, if consensus is on.
+    pub fn consensus(&self) -> Option<&ConsensusHandle> {
+        self.consensus.as_ref()
     }
 
     /// The API token.
@@ -245,11 +256,23 @@ pub struct Node {
 
 impl Node {
     /// Restores the states in `store`, binds both sockets and starts the
-    /// event loop and the HTTP server.
+    /// event loop and the HTTP server; consensus (if validators are
+    /// configured) keeps its WAL and decided blocks in memory.
     pub async fn start(
         config: &NodeConfig,
         identity: &NodeIdentity,
         store: Box<dyn StateStore>,
+    ) -> Result<Self, NodeError> {
+        Self::start_with_consensus(config, identity, store, Box::new(MemDisk::default())).await
+    }
+
+    /// [`Node::start`], with consensus state (WAL, decided blocks) on
+    /// `disk`: a [`crate::consensus::NodeDisk`] makes it survive restarts.
+    pub async fn start_with_consensus(
+        config: &NodeConfig,
+        identity: &NodeIdentity,
+        store: Box<dyn StateStore>,
+        disk: Box<dyn ConsensusDisk>,
     ) -> Result<Self, NodeError> {
         let bind_err = |addr| move |source| NodeError::Bind { addr, source };
         let net_err = |source| NodeError::Net {
@@ -283,13 +306,29 @@ impl Node {
         let metrics = Arc::new(Metrics::default());
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let (consensus, frames) = if config.validators.is_empty() {
+            (None, None)
+        } else {
+            let (handle, frames, task) = consensus::start(
+                *identity.key.to_seed(),
+                config.validators.clone(),
+                engine_config(config),
+                disk,
+                &endpoint,
+                stopped.clone(),
+            )?;
+            tasks.push(task);
+            (Some(handle), Some(frames))
+        };
         let handle = NodeHandle {
             tx,
             metrics: metrics.clone(),
             node: identity.node_id(),
             token: Arc::new(identity.api_token.clone()),
+            consensus,
         };
-        let event_loop = EventLoop::new(
+        let mut event_loop = EventLoop::new(
             core,
             store,
             endpoint,
@@ -297,6 +336,7 @@ impl Node {
             metrics,
             config.gossip_push,
         );
+        event_loop.consensus = frames;
         let loop_task = tokio::spawn(event_loop.run(rx, stopped.clone()));
         let router = http::router(handle.clone(), config.max_body_bytes);
         let http_task = tokio::spawn(http::serve(listener, router, stopped));
@@ -306,7 +346,11 @@ impl Node {
             gossip_addr,
             handle,
             stop,
-            tasks: vec![loop_task, http_task],
+            tasks: {
+                tasks.push(loop_task);
+                tasks.push(http_task);
+                tasks
+            },
         })
     }
 
@@ -317,6 +361,20 @@ impl Node {
         for task in self.tasks {
             let _ = task.await;
         }
+    }
+}
+
+/// The engine's settings on a LAN or loopback: short round timeouts, and
+/// the configured pause after a decision so blocks batch.
+fn engine_config(config: &NodeConfig) -> EngineConfig {
+    EngineConfig {
+        timeout_propose_ms: 200,
+        timeout_prevote_ms: 50,
+        timeout_precommit_ms: 50,
+        timeout_delta_ms: 50,
+        rebroadcast_ms: 200,
+        commit_wait_ms: config.consensus_commit_wait_ms,
+        ..EngineConfig::default()
     }
 }
 

@@ -105,6 +105,30 @@ impl StateStore for NodeStore {
     }
 }
 
+/// The node database shared with consensus (`crate::consensus::NodeDisk`).
+impl StateStore for std::sync::Arc<NodeStore> {
+    fn load_all(&self) -> Result<Vec<(AgentId, Vec<u8>)>, StoreError> {
+        Ok(self.agents()?)
+    }
+
+    fn put(&mut self, agent: AgentId, bytes: &[u8]) -> Result<(), StoreError> {
+        Ok(self.put_agent(agent, bytes)?)
+    }
+
+    fn put_many(&mut self, batch: &[(AgentId, Vec<u8>)]) -> Result<(), StoreError> {
+        let rows: Vec<(AgentId, &[u8])> = batch.iter().map(|(a, b)| (*a, b.as_slice())).collect();
+        Ok(self.put_agents(&rows)?)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(NodeStore::setting(self, name)?)
+    }
+
+    fn put_setting(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        Ok(NodeStore::put_setting(self, name, value)?)
+    }
+}
+
 /// States in memory: for tests and benchmarks of everything above the disk.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {

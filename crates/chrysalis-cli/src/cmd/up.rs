@@ -38,6 +38,10 @@ pub(crate) struct Args {
     /// Anti-entropy period in milliseconds (default 200).
     #[arg(long, value_name = "MS")]
     gossip_interval_ms: Option<u64>,
+    /// A consensus validator as `NODEID@IP:PORT` (repeatable; every
+    /// validator lists the same set in the same order). None: consensus off.
+    #[arg(long = "validator", value_name = "NODEID@ADDR")]
+    validators: Vec<chrysalis_node::ValidatorAddr>,
     /// Log filter, e.g. `info` or `warn,chrysalis_node=debug`.
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
@@ -63,6 +67,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         gossip_interval_ms: args.gossip_interval_ms,
         log_level: args.log.clone(),
         log_json: args.log_json,
+        validators: args.validators.clone(),
     };
     let config = NodeConfig::load(args.config.as_deref(), std::env::vars(), &overrides)?;
     let passphrase = std::env::var("CHRYSALIS_PASSPHRASE")
@@ -83,13 +88,16 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     chrysalis_node::logging::init(&config.log_level, config.log_json)?;
-    let store = NodeStore::open(&config.data_dir)?;
+    let store = std::sync::Arc::new(NodeStore::open(&config.data_dir)?);
+    // Consensus keeps its WAL and decided blocks in the same database.
+    let disk = chrysalis_node::consensus::NodeDisk::new(store.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
     runtime.block_on(async {
-        let node = Node::start(&config, &identity, Box::new(store)).await?;
+        let node =
+            Node::start_with_consensus(&config, &identity, Box::new(store), Box::new(disk)).await?;
         writeln!(out, "http: http://{}", node.http_addr)?;
         writeln!(out, "gossip: {}", node.gossip_addr)?;
         writeln!(out, "ready")?;

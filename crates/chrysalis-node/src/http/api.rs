@@ -46,7 +46,13 @@ pub(super) async fn metrics(State(node): State<NodeHandle>) -> impl IntoResponse
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        node.metrics().render(),
+        {
+            let mut text = node.metrics().render();
+            if let Some(c) = node.consensus() {
+                text.push_str(&c.metrics().render());
+            }
+            text
+        },
     )
 }
 

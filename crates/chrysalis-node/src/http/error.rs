@@ -16,6 +16,7 @@
 //! | `agent_exists` | 409 | creating an agent that exists |
 //! | `storage` | 500 | the write could not be persisted (not acknowledged) |
 //! | `unavailable` | 503 | the node is shutting down |
+//! | `consensus_off` | 503 | a consensus route on a node without validators configured |
 
 use crate::core::CoreError;
 use crate::service::CommandError;
@@ -39,6 +40,7 @@ pub const ERROR_CODES: &[&str] = &[
     "agent_exists",
     "storage",
     "unavailable",
+    "consensus_off",
 ];
 
 /// An API error response.

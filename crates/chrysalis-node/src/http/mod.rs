@@ -7,6 +7,7 @@
 //! stable code (see [`error`]). Handlers only talk to the [`NodeHandle`].
 
 mod api;
+mod consensus;
 pub mod error;
 pub mod openapi;
 
@@ -37,6 +38,9 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/v1/cluster/members"),
     (Method::GET, "/v1/cluster/digest"),
     (Method::GET, "/v1/cluster/gossip"),
+    (Method::POST, "/v1/consensus/propose"),
+    (Method::GET, "/v1/consensus/log"),
+    (Method::GET, "/v1/consensus/status"),
 ];
 
 /// The API's router over `node`, refusing bodies over `max_body_bytes`.
@@ -54,6 +58,9 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         .route("/v1/cluster/members", get(api::members))
         .route("/v1/cluster/digest", get(api::digest))
         .route("/v1/cluster/gossip", get(api::gossip))
+        .route("/v1/consensus/propose", post(consensus::propose))
+        .route("/v1/consensus/log", get(consensus::log))
+        .route("/v1/consensus/status", get(consensus::status))
         .route_layer(middleware::from_fn_with_state(node.clone(), require_token))
         .route("/health", get(api::health))
         .route_layer(middleware::from_fn_with_state(node.clone(), count_request))

@@ -126,6 +126,24 @@ fn schemas() -> Value {
             "node": hex_id(64), "gossip_addr": {"type": "string"},
             "members": {"type": "array", "items": reference("Member")},
         }), &["node", "gossip_addr", "members"]),
+        "Propose": {
+            "description": "One transaction (`tx`) or a batch (`txs`), as strings.",
+            "type": "object",
+            "properties": {"tx": {"type": "string"}, "txs": {"type": "array", "items": {"type": "string"}}},
+        },
+        "Proposed": obj(json!({"accepted": {"type": "integer"}, "refused": {"type": "integer"}}), &["accepted", "refused"]),
+        "Block": obj(json!({
+            "height": {"type": "integer"}, "round": {"type": "integer"}, "hash": hex_id(64),
+            "proposer": {"type": "integer"}, "txs": {"type": "array", "items": {"type": "string"}},
+        }), &["height", "round", "hash", "proposer", "txs"]),
+        "ConsensusLog": obj(json!({"blocks": {"type": "array", "items": reference("Block")}, "next": {"type": "integer"}}), &["blocks", "next"]),
+        "ConsensusStatus": obj(json!({
+            "height": {"type": "integer"}, "round": {"type": "integer"}, "step": {"type": "string"},
+            "validators": {"type": "array", "items": hex_id(64)}, "me": {"type": "integer", "description": "This node's validator index; null for an observer."},
+            "last_decision": reference("Block"),
+            "evidence": {"type": "integer"}, "mempool": {"type": "integer"},
+            "applied_txs": {"type": "integer"}, "state_head": hex_id(64),
+        }), &["height", "round", "step", "validators", "evidence"]),
         "Digest": obj(json!({"digest": hex_id(64), "agents": {"type": "integer"}}), &["digest", "agents"]),
         "GossipStats": obj(json!({
             "rounds": {"type": "integer"}, "frames_sent": {"type": "integer"},
@@ -241,6 +259,18 @@ fn paths() -> Value {
         },
         "/v1/cluster/gossip": {
             "get": op("gossipStats", "Replication counters.", ("200", "GossipStats"), &[], None, None),
+        },
+        "/v1/consensus/propose": {
+            "post": op("consensusPropose", "Admits transactions to this node's mempool for BFT ordering.",
+                ("202", "Proposed"), &[("400", "`invalid_value`."), ("503", "`consensus_off`.")], Some("Propose"), None),
+        },
+        "/v1/consensus/log": {
+            "get": op("consensusLog", "Decided blocks from `from` (query; default 1), at most `limit` (default 100, max 1000).",
+                ("200", "ConsensusLog"), &[("503", "`consensus_off`.")], None, None),
+        },
+        "/v1/consensus/status": {
+            "get": op("consensusStatus", "Height, round, step, validators, last decision, evidence count.",
+                ("200", "ConsensusStatus"), &[("503", "`consensus_off`.")], None, None),
         },
     })
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod conflicts;
+mod consensus;
 mod harness;
 mod membership;
 mod openapi;

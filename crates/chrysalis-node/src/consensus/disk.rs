@@ -1,0 +1,337 @@
+//! Where consensus keeps what must survive `kill -9`: the engine's
+//! write-ahead log (so a restarted validator never signs a vote that
+//! conflicts with one it sent before the crash) and the decided blocks
+//! with their commit certificates (so a restarted node serves its log and
+//! answers peers that are behind).
+//!
+//! [`NodeDisk`] keeps both in the node's redb database (the WAL table, and
+//! one setting per decided height); [`MemDisk`] keeps them in memory, for
+//! tests and benchmarks of everything above the disk.
+
+use crate::store::NodeStore;
+use chrysalis_consensus::{Block, CommitCert, Decision, Height, Message, Tx, WalEntry};
+use chrysalis_store::node_store::NodeStoreError;
+use chrysalis_types::codec::{Decode, DecodeError, Encode};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The setting holding the last decided height (8 bytes, little-endian).
+const LAST_HEIGHT: &str = "consensus/last_height";
+/// The setting holding the acknowledged, not yet decided transactions.
+const PENDING: &str = "consensus/pending";
+
+/// Transactions as `count, (len, bytes)*`, lengths as u32 little-endian.
+fn encode_txs(txs: &[Tx]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + txs.iter().map(|t| 4 + t.0.len()).sum::<usize>());
+    out.extend_from_slice(&(txs.len() as u32).to_le_bytes());
+    for tx in txs {
+        out.extend_from_slice(&(tx.0.len() as u32).to_le_bytes());
+        out.extend_from_slice(&tx.0);
+    }
+    out
+}
+
+fn decode_txs(mut bytes: &[u8]) -> Result<Vec<Tx>, DiskError> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], DiskError> {
+        if bytes.len() < n {
+            return Err(DiskError::BadPending);
+        }
+        let (head, rest) = bytes.split_at(n);
+        *bytes = rest;
+        Ok(head)
+    }
+    let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let count = u32_at(take(&mut bytes, 4)?);
+    let mut txs = Vec::with_capacity(count.min(bytes.len() / 4));
+    for _ in 0..count {
+        let len = u32_at(take(&mut bytes, 4)?);
+        txs.push(Tx(take(&mut bytes, len)?.to_vec()));
+    }
+    if !bytes.is_empty() {
+        return Err(DiskError::BadPending);
+    }
+    Ok(txs)
+}
+
+fn block_key(height: Height) -> String {
+    format!("consensus/block/{:020}", height.0)
+}
+
+/// Why the consensus disk failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiskError {
+    /// The node database failed.
+    #[error(transparent)]
+    Database(#[from] NodeStoreError),
+    /// A stored WAL entry or block does not decode: the database is damaged.
+    #[error("stored consensus record is corrupt: {0}")]
+    Corrupt(#[from] DecodeError),
+    /// A stored decided block is not a commit record.
+    #[error("stored decided block at height {0} is not a commit record")]
+    NotACommit(u64),
+    /// The stored pending transactions do not decode.
+    #[error("stored pending transactions are corrupt")]
+    BadPending,
+}
+
+/// Durable consensus state. Every method returns only once its write is
+/// durable.
+pub trait ConsensusDisk: Send + 'static {
+    /// Appends WAL entries in order, in one durable write. A
+    /// [`WalEntry::Height`] starts a new height: entries before it are no
+    /// longer needed.
+    fn wal_append(&mut self, entries: &[WalEntry]) -> Result<(), DiskError>;
+    /// The entries from the last [`WalEntry::Height`] on.
+    fn wal_entries(&self) -> Result<Vec<WalEntry>, DiskError>;
+    /// Stores a decided block and its certificate, and makes it the last.
+    fn put_decision(&mut self, decision: &Decision) -> Result<(), DiskError>;
+    /// The decided block at `height`, if stored.
+    fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError>;
+    /// The last decided height (0 when none).
+    fn last_height(&self) -> Result<Height, DiskError>;
+    /// Replaces the acknowledged transactions not yet decided.
+    fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError>;
+    /// The acknowledged transactions not yet decided.
+    fn pending(&self) -> Result<Vec<Tx>, DiskError>;
+}
+
+/// The entries from the last height marker on.
+fn from_last_height(entries: Vec<WalEntry>) -> Vec<WalEntry> {
+    let start = entries
+        .iter()
+        .rposition(|e| matches!(e, WalEntry::Height(_)))
+        .unwrap_or(0);
+    entries.into_iter().skip(start).collect()
+}
+
+fn encode_decision(d: &Decision) -> Vec<u8> {
+    Message::Commit(d.block.clone(), d.cert.clone()).to_bytes()
+}
+
+fn decode_decision(height: Height, bytes: &[u8]) -> Result<Decision, DiskError> {
+    match Message::from_bytes(bytes)? {
+        Message::Commit(block, cert) => Ok(Decision { block, cert }),
+        _ => Err(DiskError::NotACommit(height.0)),
+    }
+}
+
+/// The consensus disk in the node's redb database.
+#[derive(Debug, Clone)]
+pub struct NodeDisk {
+    store: Arc<NodeStore>,
+}
+
+impl NodeDisk {
+    /// Keeps consensus state in `store`.
+    pub fn new(store: Arc<NodeStore>) -> Self {
+        Self { store }
+    }
+}
+
+impl ConsensusDisk for NodeDisk {
+    fn wal_append(&mut self, entries: &[WalEntry]) -> Result<(), DiskError> {
+        let bytes: Vec<Vec<u8>> = entries.iter().map(Encode::to_bytes).collect();
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let range = self.store.wal_append(&refs)?;
+        // Entries before the newest height marker are garbage: reclaim them
+        // (after the append is durable, so a crash in between loses nothing).
+        if let Some(pos) = entries
+            .iter()
+            .rposition(|e| matches!(e, WalEntry::Height(_)))
+        {
+            self.store.wal_compact(range.start + pos as u64)?;
+        }
+        Ok(())
+    }
+
+    fn wal_entries(&self) -> Result<Vec<WalEntry>, DiskError> {
+        let next = self.store.wal_next_index()?;
+        let mut out = Vec::new();
+        for (_, bytes) in self.store.wal_read(0..next)? {
+            out.push(WalEntry::from_bytes(&bytes)?);
+        }
+        Ok(from_last_height(out))
+    }
+
+    fn put_decision(&mut self, decision: &Decision) -> Result<(), DiskError> {
+        let height = decision.block.height;
+        self.store
+            .put_setting(&block_key(height), &encode_decision(decision))?;
+        self.store
+            .put_setting(LAST_HEIGHT, &height.0.to_le_bytes())?;
+        Ok(())
+    }
+
+    fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError> {
+        match self.store.setting(&block_key(height))? {
+            Some(bytes) => Ok(Some(decode_decision(height, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn last_height(&self) -> Result<Height, DiskError> {
+        Ok(match self.store.setting(LAST_HEIGHT)? {
+            Some(b) if b.len() == 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&b);
+                Height(u64::from_le_bytes(raw))
+            }
+            _ => Height(0),
+        })
+    }
+
+    fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError> {
+        Ok(self.store.put_setting(PENDING, &encode_txs(txs))?)
+    }
+
+    fn pending(&self) -> Result<Vec<Tx>, DiskError> {
+        match self.store.setting(PENDING)? {
+            Some(bytes) => decode_txs(&bytes),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Consensus state in memory (lost on restart): tests and benchmarks.
+#[derive(Debug, Default, Clone)]
+pub struct MemDisk {
+    wal: Vec<WalEntry>,
+    blocks: BTreeMap<Height, (Block, CommitCert)>,
+    pending: Vec<Tx>,
+}
+
+impl ConsensusDisk for MemDisk {
+    fn wal_append(&mut self, entries: &[WalEntry]) -> Result<(), DiskError> {
+        self.wal.extend_from_slice(entries);
+        self.wal = from_last_height(std::mem::take(&mut self.wal));
+        Ok(())
+    }
+
+    fn wal_entries(&self) -> Result<Vec<WalEntry>, DiskError> {
+        Ok(self.wal.clone())
+    }
+
+    fn put_decision(&mut self, d: &Decision) -> Result<(), DiskError> {
+        self.blocks
+            .insert(d.block.height, (d.block.clone(), d.cert.clone()));
+        Ok(())
+    }
+
+    fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError> {
+        Ok(self.blocks.get(&height).map(|(block, cert)| Decision {
+            block: block.clone(),
+            cert: cert.clone(),
+        }))
+    }
+
+    fn last_height(&self) -> Result<Height, DiskError> {
+        Ok(self.blocks.keys().next_back().copied().unwrap_or(Height(0)))
+    }
+
+    fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError> {
+        self.pending = txs.to_vec();
+        Ok(())
+    }
+
+    fn pending(&self) -> Result<Vec<Tx>, DiskError> {
+        Ok(self.pending.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrysalis_consensus::{BlockHash, Round, SignedVote, ValidatorIndex, Vote, VoteKind};
+
+    fn vote(round: u32) -> WalEntry {
+        let key = chrysalis_consensus::SigningKey::from([7u8; 32]);
+        WalEntry::Vote(
+            Vote {
+                kind: VoteKind::Prevote,
+                height: Height(2),
+                round: Round(round),
+                value: Some(BlockHash([1; 32])),
+                validator: ValidatorIndex(0),
+            }
+            .sign(&key),
+        )
+    }
+
+    fn decision(h: u64) -> Decision {
+        Decision {
+            block: Block {
+                height: Height(h),
+                proposer: ValidatorIndex(0),
+                txs: vec![chrysalis_consensus::Tx(vec![1, 2, 3])],
+            },
+            cert: CommitCert {
+                height: Height(h),
+                round: Round(0),
+                block_hash: BlockHash([0; 32]),
+                precommits: Vec::<SignedVote>::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn wal_and_blocks_survive_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
+            disk.wal_append(&[WalEntry::Height(Height(1)), vote(0)])
+                .unwrap();
+            disk.wal_append(&[WalEntry::Height(Height(2))]).unwrap();
+            disk.wal_append(&[vote(0), vote(1)]).unwrap();
+            disk.put_decision(&decision(1)).unwrap();
+        }
+        let disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
+        assert_eq!(
+            disk.wal_entries().unwrap(),
+            vec![WalEntry::Height(Height(2)), vote(0), vote(1)]
+        );
+        assert_eq!(disk.last_height().unwrap(), Height(1));
+        assert_eq!(disk.decision(Height(1)).unwrap(), Some(decision(1)));
+        assert_eq!(disk.decision(Height(2)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_corrupt_record_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(dir.path()).unwrap());
+        store.wal_append(&[&[0xFF, 0x00, 0x13]]).unwrap();
+        store.put_setting(&block_key(Height(1)), b"junk").unwrap();
+        let disk = NodeDisk::new(store);
+        assert!(matches!(disk.wal_entries(), Err(DiskError::Corrupt(_))));
+        assert!(disk.decision(Height(1)).is_err());
+    }
+
+    #[test]
+    fn pending_txs_round_trip_and_truncated_ones_are_refused() {
+        let txs = vec![Tx(b"a".to_vec()), Tx(vec![]), Tx(vec![9; 300])];
+        let bytes = encode_txs(&txs);
+        assert_eq!(decode_txs(&bytes).unwrap(), txs);
+        for cut in 0..bytes.len() {
+            assert!(decode_txs(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode_txs(&[0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
+        assert!(disk.pending().unwrap().is_empty());
+        disk.put_pending(&txs).unwrap();
+        assert_eq!(disk.pending().unwrap(), txs);
+    }
+
+    #[test]
+    fn memory_disk_keeps_the_current_height_only() {
+        let mut disk = MemDisk::default();
+        disk.wal_append(&[WalEntry::Height(Height(1)), vote(0)])
+            .unwrap();
+        disk.wal_append(&[WalEntry::Height(Height(2)), vote(1)])
+            .unwrap();
+        assert_eq!(
+            disk.wal_entries().unwrap(),
+            vec![WalEntry::Height(Height(2)), vote(1)]
+        );
+    }
+}
