@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod consensus;
 mod demo;
 mod flow;
 mod hash;

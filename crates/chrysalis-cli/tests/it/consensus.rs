@@ -1,0 +1,208 @@
+//! BFT consensus across real `chrysalis up` processes on loopback: four
+//! validators order a stream of transactions sent to different nodes; one
+//! is killed with SIGKILL mid-stream and restarted on the same data
+//! directory; it catches up, and at the end every node's log is identical
+//! and holds every acknowledged transaction exactly once.
+
+use crate::chrysalis;
+use chrysalis_node::client::Client;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One validator process.
+struct Validator {
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Validator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates a node's identity; returns (node id, token).
+fn init(dir: &Path) -> (String, String) {
+    let out = chrysalis()
+        .args(["up", "--init", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    (field("node_id: "), field("api_token: "))
+}
+
+fn free_udp_addr() -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().to_string()
+}
+
+/// Polls `check` until it holds; fails after 60 seconds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn start(dir: &Path, token: &str, listen: &str, validators: &[String]) -> Validator {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chrysalis"));
+    cmd.args([
+        "up",
+        "--http",
+        "127.0.0.1:0",
+        "--listen",
+        listen,
+        "--log",
+        "warn",
+    ])
+    .arg("--data-dir")
+    .arg(dir)
+    .env("NO_COLOR", "1")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    for v in validators {
+        cmd.args(["--validator", v]);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut url = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("http: ") {
+            url = v.to_owned();
+        } else if line == "ready" {
+            break;
+        }
+    }
+    assert!(!url.is_empty(), "the node did not report its address");
+    Validator {
+        child,
+        url,
+        token: token.to_owned(),
+    }
+}
+
+impl Validator {
+    fn client(&self) -> Client {
+        Client::new(&self.url, Some(self.token.clone())).unwrap()
+    }
+
+    /// Proposes `tx`; true when the node acknowledged it.
+    fn propose(&self, tx: &str) -> bool {
+        let r = self
+            .client()
+            .post("/v1/consensus/propose", &json!({"tx": tx}));
+        r.is_ok_and(|r| r.status == 202 && r.json()["accepted"] == 1)
+    }
+
+    /// Height → (block hash, txs), every decided block.
+    fn log(&self) -> BTreeMap<u64, (String, Vec<String>)> {
+        let mut out = BTreeMap::new();
+        let mut from = 1;
+        loop {
+            let Ok(r) = self
+                .client()
+                .get(&format!("/v1/consensus/log?from={from}&limit=1000"))
+            else {
+                return out;
+            };
+            assert_eq!(r.status, 200, "{}", r.text);
+            let page: Value = r.json();
+            let blocks = page["blocks"].as_array().unwrap();
+            if blocks.is_empty() {
+                return out;
+            }
+            for b in blocks {
+                let txs = b["txs"].as_array().unwrap();
+                let txs = txs.iter().map(|t| t.as_str().unwrap().to_owned());
+                out.insert(
+                    b["height"].as_u64().unwrap(),
+                    (b["hash"].as_str().unwrap().to_owned(), txs.collect()),
+                );
+            }
+            from = page["next"].as_u64().unwrap();
+        }
+    }
+}
+
+fn txs_of(log: &BTreeMap<u64, (String, Vec<String>)>) -> Vec<String> {
+    log.values().flat_map(|(_, t)| t.clone()).collect()
+}
+
+#[test]
+fn four_validators_commit_one_log_through_a_sigkill() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    let ids: Vec<(String, String)> = paths.iter().map(|p| init(p)).collect();
+    let addrs: Vec<String> = (0..4).map(|_| free_udp_addr()).collect();
+    let validators: Vec<String> = ids
+        .iter()
+        .zip(&addrs)
+        .map(|((id, _), addr)| format!("{id}@{addr}"))
+        .collect();
+    let mut nodes: Vec<Validator> = (0..4)
+        .map(|i| start(&paths[i], &ids[i].1, &addrs[i], &validators))
+        .collect();
+    let mut acked = Vec::new();
+    let mut send = |nodes: &[Validator], i: usize, skip: Option<usize>| {
+        let tx = format!("tx-{i:04}");
+        let mut to = i % 4;
+        if Some(to) == skip {
+            to = (to + 1) % 4;
+        }
+        if nodes[to].propose(&tx) {
+            acked.push(tx);
+        }
+    };
+    for i in 0..40 {
+        send(&nodes, i, None);
+    }
+    // SIGKILL mid-stream: the stream goes on to the others.
+    nodes[2].child.kill().unwrap();
+    nodes[2].child.wait().unwrap();
+    for i in 40..80 {
+        send(&nodes, i, Some(2));
+    }
+    nodes[2] = start(&paths[2], &ids[2].1, &addrs[2], &validators);
+    for i in 80..120 {
+        send(&nodes, i, None);
+    }
+    assert!(
+        acked.len() >= 110,
+        "only {} of 120 acknowledged",
+        acked.len()
+    );
+    eventually("every acknowledged tx on every node", || {
+        nodes.iter().all(|n| {
+            let txs = txs_of(&n.log());
+            acked.iter().all(|t| txs.contains(t))
+        })
+    });
+    let logs: Vec<_> = nodes.iter().map(Validator::log).collect();
+    let common = logs.iter().map(|l| l.len() as u64).min().unwrap();
+    for (n, log) in logs.iter().enumerate() {
+        for h in 1..=common {
+            assert_eq!(log[&h].0, logs[0][&h].0, "node {n} differs at height {h}");
+        }
+        let txs = txs_of(log);
+        for t in &acked {
+            let times = txs.iter().filter(|x| *x == t).count();
+            assert_eq!(times, 1, "node {n} holds {t} {times} times");
+        }
+    }
+}
