@@ -3,7 +3,8 @@ use predicates::prelude::*;
 
 #[test]
 fn the_cluster_demo_runs_and_every_check_holds() {
-    // Real node processes: start, learn, SIGKILL one, restart it, converge.
+    // Real node processes: start, learn, SIGKILL one, restart it, converge,
+    // agree on a log.
     chrysalis()
         .args(["demo", "--nodes", "3", "--rounds", "6"])
         .assert()
@@ -15,6 +16,7 @@ fn the_cluster_demo_runs_and_every_check_holds() {
                     "restarted from its data directory",
                 ))
                 .and(predicate::str::contains("hold the same state digest"))
+                .and(predicate::str::contains("certifications decided on all"))
                 .and(predicate::str::contains("UNEXPECTED").not()),
         );
 }

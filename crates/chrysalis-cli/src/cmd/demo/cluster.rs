@@ -97,6 +97,12 @@ impl Cluster {
     /// Starts node `index` (from 0) and waits until it answers `/health`.
     pub(super) fn start(&mut self, index: usize) -> Result<()> {
         let seed = self.nodes[0].gossip;
+        // Every node is a validator; consensus shares the QUIC endpoint.
+        let validators: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}@{}", n.id, n.gossip))
+            .collect();
         let allow: Vec<String> = self
             .nodes
             .iter()
@@ -126,6 +132,9 @@ impl Cluster {
         }
         for id in &allow {
             cmd.arg("--allow").arg(id);
+        }
+        for validator in &validators {
+            cmd.arg("--validator").arg(validator);
         }
         let child = cmd
             .stdin(Stdio::null())

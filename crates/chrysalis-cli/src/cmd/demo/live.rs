@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The agents, each homed on one node (round robin).
-const AGENTS: [&str; 6] = ["ada", "grace", "linus", "barbara", "alan", "margaret"];
+pub(super) const AGENTS: [&str; 6] = ["ada", "grace", "linus", "barbara", "alan", "margaret"];
 const SKILLS: [&str; 6] = [
     "rust",
     "datalog",
@@ -60,7 +60,7 @@ pub(super) struct Outcome {
     pub(super) cluster: Cluster,
 }
 
-fn agent_id(name: &str) -> AgentId {
+pub(super) fn agent_id(name: &str) -> AgentId {
     let digest = chrysalis_crypto::hash::blake3(format!("chrysalis-demo/agent/{name}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);

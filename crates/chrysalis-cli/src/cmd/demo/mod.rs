@@ -17,6 +17,7 @@ use show::{Show, format_duration, timed};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod agree;
 mod cluster;
 mod live;
 mod record;
@@ -83,7 +84,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
 fn cluster(show: &mut Show, dir: &std::path::Path, args: &Args) -> Result<()> {
     show.title(
         "Chrysalis — a live cluster",
-        "Real node processes on loopback: agents learn everywhere at once, a node dies and returns, and every node converges.",
+        "Real node processes on loopback: agents learn everywhere at once, a node dies and returns, every node converges, and the nodes agree on an ordered log.",
     );
     let plan = live::Plan {
         nodes: args.nodes,
@@ -96,6 +97,7 @@ fn cluster(show: &mut Show, dir: &std::path::Path, args: &Args) -> Result<()> {
     let outcome = live::learn(show, cluster, &plan)?;
     live::convergence(show, &outcome)?;
     live::conflict(show, &outcome.cluster)?;
+    agree::agree(show, &outcome.cluster)?;
     let entries: Vec<Entry> = outcome
         .acts
         .iter()
