@@ -11,7 +11,7 @@ use crate::http;
 use crate::identity::NodeIdentity;
 use crate::metrics::Metrics;
 use crate::store::{StateStore, StoreError};
-use chrysalis_consensus::EngineConfig;
+use chrysalis_consensus::{EngineConfig, MempoolConfig};
 use chrysalis_crdt::AgentState;
 use chrysalis_crypto::secret::Secret;
 use chrysalis_gossip::{GossipConfig, GossipNode, MemberId, MemberState, NewNodeError};
@@ -364,8 +364,9 @@ impl Node {
     }
 }
 
-/// The engine's settings on a LAN or loopback: short round timeouts, and
-/// the configured pause after a decision so blocks batch.
+/// The engine's settings on a LAN or loopback: short round timeouts, the
+/// configured pause after a decision so blocks batch, and blocks that fit
+/// in one frame.
 fn engine_config(config: &NodeConfig) -> EngineConfig {
     EngineConfig {
         timeout_propose_ms: 200,
@@ -374,6 +375,13 @@ fn engine_config(config: &NodeConfig) -> EngineConfig {
         timeout_delta_ms: 50,
         rebroadcast_ms: 200,
         commit_wait_ms: config.consensus_commit_wait_ms,
+        // A proposal (and a commit sent to a peer behind) must fit in one
+        // 1 MiB frame of the endpoint, with room for the encoding.
+        mempool: MempoolConfig {
+            max_block_txs: 8_000,
+            max_block_bytes: 768 << 10,
+            ..MempoolConfig::default()
+        },
         ..EngineConfig::default()
     }
 }

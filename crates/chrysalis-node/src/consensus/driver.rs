@@ -106,6 +106,8 @@ enum Command {
 pub struct ConsensusHandle {
     tx: mpsc::Sender<Command>,
     metrics: Arc<ConsensusMetrics>,
+    applied: watch::Receiver<u64>,
+    decided: watch::Receiver<u64>,
 }
 
 impl ConsensusHandle {
@@ -137,6 +139,30 @@ impl ConsensusHandle {
     /// Where consensus stands.
     pub async fn status(&self) -> Result<ConsensusStatus, ProposeError> {
         self.ask(Command::Status).await
+    }
+
+    /// Waits until at least `count` transactions have been applied here
+    /// (since this node's log began); false if consensus stopped first.
+    pub async fn wait_applied(&self, count: u64) -> bool {
+        let mut applied = self.applied.clone();
+        applied.wait_for(|n| *n >= count).await.is_ok()
+    }
+
+    /// Waits until height `height` is decided here; false if consensus
+    /// stopped first.
+    pub async fn wait_decided(&self, height: u64) -> bool {
+        let mut decided = self.decided.clone();
+        decided.wait_for(|h| *h >= height).await.is_ok()
+    }
+
+    /// The last height decided here.
+    pub fn decided(&self) -> u64 {
+        *self.decided.borrow()
+    }
+
+    /// Transactions applied here so far.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
     }
 
     /// The counters.
@@ -179,6 +205,8 @@ struct Driver {
     seq: u64,
     metrics: Arc<ConsensusMetrics>,
     last: Option<BlockView>,
+    applied: watch::Sender<u64>,
+    decided: watch::Sender<u64>,
     /// Acknowledged transactions not yet decided, as on disk: a node
     /// killed before proposing them proposes them after its restart.
     pending: BTreeMap<[u8; 32], Tx>,
@@ -234,6 +262,8 @@ pub(crate) fn start(
     let metrics = Arc::new(ConsensusMetrics::default());
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (in_tx, in_rx) = mpsc::channel(INBOX);
+    let (applied_tx, applied_rx) = watch::channel(log.machine().applied_txs);
+    let (decided_tx, decided_rx) = watch::channel(log.last_height().0);
     let driver = Driver {
         engine,
         disk,
@@ -244,12 +274,16 @@ pub(crate) fn start(
         seq: 0,
         metrics: metrics.clone(),
         last,
+        applied: applied_tx,
+        decided: decided_tx,
         pending,
     };
     let task = tokio::spawn(driver.run(cmd_rx, in_rx, stopped));
     let handle = ConsensusHandle {
         tx: cmd_tx,
         metrics,
+        applied: applied_rx,
+        decided: decided_rx,
     };
     Ok((handle, in_tx, task))
 }
@@ -490,6 +524,8 @@ impl Driver {
         if let Err(err) = self.log.commit(d) {
             tracing::error!(%err, "decision out of order");
         }
+        self.applied.send_replace(self.log.machine().applied_txs);
+        self.decided.send_replace(self.log.last_height().0);
         ConsensusMetrics::bump(&self.metrics.decisions, 1);
         ConsensusMetrics::bump(&self.metrics.txs_committed, txs);
         Ok(())

@@ -1,0 +1,232 @@
+//! BFT consensus across four validators in one process: four nodes, each
+//! with its own event loop and consensus task, talking real QUIC over
+//! loopback.
+//!
+//! - `consensus_throughput/{memory_wal,redb_wal}`: 20,000 transactions of
+//!   100 bytes, proposed as 200 concurrent batches of 100 spread over the
+//!   four nodes; time until node 0 has applied all of them. Side by side:
+//!   the WAL and decided blocks in memory, and durable in redb (an fsync
+//!   per WAL write, as `chrysalis up` runs).
+//! - `consensus_latency/{memory_wal,redb_wal}`: one transaction proposed
+//!   to node 0 until node 0 applies it (propose, prevote, precommit and the
+//!   commit wait, and the wait for node 0's turn as proposer: the
+//!   mempool is per node). p50/p99 over the samples are printed to stderr.
+//! - `consensus_decision/{memory_wal,redb_wal}`: from one decision at
+//!   node 0 to the next (one height: propose, prevote, precommit, commit
+//!   wait), p50/p99 printed to stderr.
+//!
+//! Engine settings are the node's loopback defaults (`service.rs`
+//! `engine_config`: propose 200 ms, prevote/precommit 50 ms, rebroadcast
+//! 200 ms) with `consensus_commit_wait_ms` = 5.
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
+use chrysalis_node::consensus::{ConsensusDisk, MemDisk, NodeDisk};
+use chrysalis_node::{Node, NodeConfig, NodeIdentity, NodeStore, ValidatorAddr};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+
+const TXS: usize = 20_000;
+const PER_CALL: usize = 100;
+
+struct Cluster {
+    nodes: Vec<Node>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn free_udp_addr() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    socket.local_addr().expect("addr")
+}
+
+async fn cluster(durable: bool) -> Cluster {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let validators: Vec<ValidatorAddr> = dirs
+        .iter()
+        .map(|d| ValidatorAddr {
+            id: NodeIdentity::load_or_create(d.path(), None, 1)
+                .expect("identity")
+                .node_id(),
+            addr: free_udp_addr(),
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for (dir, v) in dirs.iter().zip(&validators) {
+        let config = NodeConfig {
+            data_dir: dir.path().to_path_buf(),
+            http_listen: "127.0.0.1:0".parse().expect("address"),
+            gossip_listen: v.addr,
+            validators: validators.clone(),
+            consensus_commit_wait_ms: 5,
+            ..NodeConfig::default()
+        };
+        let identity = NodeIdentity::load_or_create(dir.path(), None, 1).expect("identity");
+        let store = Arc::new(NodeStore::open(dir.path()).expect("store"));
+        let disk: Box<dyn ConsensusDisk> = if durable {
+            Box::new(NodeDisk::new(store.clone()))
+        } else {
+            Box::new(MemDisk::default())
+        };
+        let node = Node::start_with_consensus(&config, &identity, Box::new(store), disk)
+            .await
+            .expect("node starts");
+        nodes.push(node);
+    }
+    Cluster { nodes, _dirs: dirs }
+}
+
+/// Proposes `TXS` fresh transactions (tagged `run`) and waits until node 0
+/// applied them.
+async fn burst(cluster: &Cluster, run: u64) -> Duration {
+    let c0 = cluster.nodes[0].handle.consensus().expect("consensus on");
+    let target = c0.applied() + TXS as u64;
+    let start = Instant::now();
+    let mut calls = Vec::new();
+    for call in 0..TXS / PER_CALL {
+        let c = cluster.nodes[call % 4]
+            .handle
+            .consensus()
+            .expect("consensus on")
+            .clone();
+        let txs: Vec<Vec<u8>> = (0..PER_CALL)
+            .map(|i| {
+                let mut tx = format!("{run:016x}{call:08x}{i:08x}").into_bytes();
+                tx.resize(100, b'.');
+                tx
+            })
+            .collect();
+        calls.push(tokio::spawn(async move { c.propose(txs).await }));
+    }
+    for call in calls {
+        let (accepted, _) = call.await.expect("task").expect("proposed");
+        assert_eq!(accepted, PER_CALL);
+    }
+    assert!(c0.wait_applied(target).await, "consensus stopped");
+    start.elapsed()
+}
+
+/// One transaction to node 0 until node 0 applied it.
+async fn one(cluster: &Cluster, run: u64) -> Duration {
+    let c0 = cluster.nodes[0].handle.consensus().expect("consensus on");
+    let target = c0.applied() + 1;
+    let start = Instant::now();
+    let tx = format!("lat-{run:016x}").into_bytes();
+    c0.propose(vec![tx]).await.expect("proposed");
+    assert!(c0.wait_applied(target).await, "consensus stopped");
+    start.elapsed()
+}
+
+/// From the last decision at node 0 to the next one.
+async fn next_decision(cluster: &Cluster) -> Duration {
+    let c0 = cluster.nodes[0].handle.consensus().expect("consensus on");
+    let now = c0.decided();
+    assert!(c0.wait_decided(now + 1).await, "consensus stopped");
+    let start = Instant::now();
+    assert!(c0.wait_decided(now + 2).await, "consensus stopped");
+    start.elapsed()
+}
+
+fn report(what: &str, samples: &mut [Duration]) {
+    samples.sort();
+    if samples.is_empty() {
+        return;
+    }
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    eprintln!(
+        "{what}: {} samples, p50 {:.1} ms, p99 {:.1} ms",
+        samples.len(),
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+    );
+}
+
+fn decision(c: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    let mut group = c.benchmark_group("consensus_decision");
+    group.sample_size(20);
+    for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
+        let cluster = rt.block_on(cluster(durable));
+        let mut samples = Vec::new();
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let d = rt.block_on(next_decision(&cluster));
+                    samples.push(d);
+                    total += d;
+                }
+                total
+            })
+        });
+        report(&format!("consensus_decision/{name}"), &mut samples);
+        rt.block_on(async {
+            for node in cluster.nodes {
+                node.shutdown().await;
+            }
+        });
+    }
+    group.finish();
+}
+
+fn throughput(c: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    let mut group = c.benchmark_group("consensus_throughput");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(TXS as u64));
+    for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
+        let cluster = rt.block_on(cluster(durable));
+        let mut run = 0u64;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    run += 1;
+                    total += rt.block_on(burst(&cluster, run));
+                }
+                total
+            })
+        });
+        rt.block_on(async {
+            for node in cluster.nodes {
+                node.shutdown().await;
+            }
+        });
+    }
+    group.finish();
+}
+
+fn latency(c: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    let mut group = c.benchmark_group("consensus_latency");
+    group.sample_size(20);
+    for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
+        let cluster = rt.block_on(cluster(durable));
+        let mut samples = Vec::new();
+        let mut run = 1u64 << 40;
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    run += 1;
+                    let d = rt.block_on(one(&cluster, run));
+                    samples.push(d);
+                    total += d;
+                }
+                total
+            })
+        });
+        report(&format!("consensus_latency/{name}"), &mut samples);
+        rt.block_on(async {
+            for node in cluster.nodes {
+                node.shutdown().await;
+            }
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, throughput, latency, decision);
+criterion_main!(benches);
