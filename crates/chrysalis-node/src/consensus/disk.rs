@@ -15,8 +15,6 @@ use chrysalis_types::codec::{Decode, DecodeError, Encode};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The setting holding the last decided height (8 bytes, little-endian).
-const LAST_HEIGHT: &str = "consensus/last_height";
 /// The setting holding the acknowledged, not yet decided transactions.
 const PENDING: &str = "consensus/pending";
 
@@ -156,10 +154,10 @@ impl ConsensusDisk for NodeDisk {
 
     fn put_decision(&mut self, decision: &Decision) -> Result<(), DiskError> {
         let height = decision.block.height;
+        // One durable write: heights are stored in order, so the last one
+        // is found by searching for the first missing height.
         self.store
             .put_setting(&block_key(height), &encode_decision(decision))?;
-        self.store
-            .put_setting(LAST_HEIGHT, &height.0.to_le_bytes())?;
         Ok(())
     }
 
@@ -171,14 +169,24 @@ impl ConsensusDisk for NodeDisk {
     }
 
     fn last_height(&self) -> Result<Height, DiskError> {
-        Ok(match self.store.setting(LAST_HEIGHT)? {
-            Some(b) if b.len() == 8 => {
-                let mut raw = [0u8; 8];
-                raw.copy_from_slice(&b);
-                Height(u64::from_le_bytes(raw))
+        let stored = |h: u64| -> Result<bool, DiskError> {
+            Ok(self.store.setting(&block_key(Height(h)))?.is_some())
+        };
+        // Heights 1..=last are stored, none above: gallop, then bisect.
+        let (mut low, mut high) = (0u64, 1u64);
+        while stored(high)? {
+            low = high;
+            high = high.saturating_mul(2);
+        }
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if stored(mid)? {
+                low = mid;
+            } else {
+                high = mid;
             }
-            _ => Height(0),
-        })
+        }
+        Ok(Height(low))
     }
 
     fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError> {
@@ -293,6 +301,11 @@ mod tests {
         assert_eq!(disk.last_height().unwrap(), Height(1));
         assert_eq!(disk.decision(Height(1)).unwrap(), Some(decision(1)));
         assert_eq!(disk.decision(Height(2)).unwrap(), None);
+        let mut disk = disk;
+        for h in 2..=37 {
+            disk.put_decision(&decision(h)).unwrap();
+            assert_eq!(disk.last_height().unwrap(), Height(h));
+        }
     }
 
     #[test]
