@@ -199,6 +199,18 @@ fn four_validators_commit_one_log_through_a_sigkill() {
         for h in 1..=common {
             assert_eq!(log[&h].0, logs[0][&h].0, "node {n} differs at height {h}");
         }
+        let status = nodes[n].client().get("/v1/consensus/status").unwrap();
+        assert_eq!(status.status, 200, "{}", status.text);
+        let status = status.json();
+        assert_eq!(status["validators"].as_array().unwrap().len(), 4);
+        assert_eq!(status["me"], n);
+        assert!(status["height"].as_u64().unwrap() > common.min(1));
+        assert_eq!(status["evidence"], 0);
+        let metrics = nodes[n].client().get("/metrics").unwrap().text;
+        assert!(
+            metrics.contains("chrysalis_consensus_bad_messages_total 0"),
+            "{metrics}"
+        );
         let txs = txs_of(log);
         for t in &acked {
             let times = txs.iter().filter(|x| *x == t).count();
