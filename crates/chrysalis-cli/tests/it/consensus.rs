@@ -4,105 +4,29 @@
 //! directory; it catches up, and at the end every node's log is identical
 //! and holds every acknowledged transaction exactly once.
 
-use crate::chrysalis;
-use chrysalis_node::client::Client;
+use crate::procs::{NodeProc, eventually, free_udp_addr, init, start_up};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// One validator process.
-struct Validator {
-    child: Child,
-    url: String,
-    token: String,
-}
-
-impl Drop for Validator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Creates a node's identity; returns (node id, token).
-fn init(dir: &Path) -> (String, String) {
-    let out = chrysalis()
-        .args(["up", "--init", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("no {key} in {text}"))
-    };
-    (field("node_id: "), field("api_token: "))
-}
-
-fn free_udp_addr() -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().to_string()
-}
-
-/// Polls `check` until it holds; fails after 60 seconds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn start(dir: &Path, token: &str, listen: &str, validators: &[String]) -> Validator {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chrysalis"));
-    cmd.args([
-        "up",
-        "--http",
-        "127.0.0.1:0",
-        "--listen",
-        listen,
-        "--log",
-        "warn",
-    ])
-    .arg("--data-dir")
-    .arg(dir)
-    .env("NO_COLOR", "1")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+/// Starts a validator whose QUIC endpoint is `listen`.
+fn start(dir: &Path, token: &str, listen: &str, validators: &[String]) -> NodeProc {
+    let mut args = Vec::new();
     for v in validators {
-        cmd.args(["--validator", v]);
+        args.extend(["--validator".to_owned(), v.clone()]);
     }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut url = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(v) = line.strip_prefix("http: ") {
-            url = v.to_owned();
-        } else if line == "ready" {
-            break;
-        }
-    }
-    assert!(!url.is_empty(), "the node did not report its address");
-    Validator {
-        child,
-        url,
-        token: token.to_owned(),
-    }
+    start_up(dir, token, listen, &args)
 }
 
-impl Validator {
-    fn client(&self) -> Client {
-        Client::new(&self.url, Some(self.token.clone())).unwrap()
-    }
-
+/// The consensus API of a node process.
+trait Validator {
     /// Proposes `tx`; true when the node acknowledged it.
+    fn propose(&self, tx: &str) -> bool;
+    /// Height → (block hash, txs), every decided block.
+    fn log(&self) -> BTreeMap<u64, (String, Vec<String>)>;
+}
+
+impl Validator for NodeProc {
     fn propose(&self, tx: &str) -> bool {
         let r = self
             .client()
@@ -110,7 +34,6 @@ impl Validator {
         r.is_ok_and(|r| r.status == 202 && r.json()["accepted"] == 1)
     }
 
-    /// Height → (block hash, txs), every decided block.
     fn log(&self) -> BTreeMap<u64, (String, Vec<String>)> {
         let mut out = BTreeMap::new();
         let mut from = 1;
@@ -155,11 +78,11 @@ fn four_validators_commit_one_log_through_a_sigkill() {
         .zip(&addrs)
         .map(|((id, _), addr)| format!("{id}@{addr}"))
         .collect();
-    let mut nodes: Vec<Validator> = (0..4)
+    let mut nodes: Vec<NodeProc> = (0..4)
         .map(|i| start(&paths[i], &ids[i].1, &addrs[i], &validators))
         .collect();
     let mut acked = Vec::new();
-    let mut send = |nodes: &[Validator], i: usize, skip: Option<usize>| {
+    let mut send = |nodes: &[NodeProc], i: usize, skip: Option<usize>| {
         let tx = format!("tx-{i:04}");
         let mut to = i % 4;
         if Some(to) == skip {
@@ -193,7 +116,7 @@ fn four_validators_commit_one_log_through_a_sigkill() {
             acked.iter().all(|t| txs.contains(t))
         })
     });
-    let logs: Vec<_> = nodes.iter().map(Validator::log).collect();
+    let logs: Vec<_> = nodes.iter().map(NodeProc::log).collect();
     let common = logs.iter().map(|l| l.len() as u64).min().unwrap();
     for (n, log) in logs.iter().enumerate() {
         for h in 1..=common {

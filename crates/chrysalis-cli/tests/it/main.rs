@@ -9,6 +9,7 @@ mod flow;
 mod hash;
 mod keys;
 mod node;
+mod procs;
 mod vault;
 
 use assert_cmd::Command;

@@ -3,114 +3,34 @@
 //! allowlist is refused, and bad arguments fail clearly.
 
 use crate::chrysalis;
-use chrysalis_node::client::Client;
+use crate::procs::{NodeProc, eventually, init, start_up};
 use predicates::prelude::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// One `chrysalis up` process.
-struct NodeProc {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-    gossip: String,
-    token: String,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Creates a node's identity; returns (node id, token).
-fn init(dir: &Path) -> (String, String) {
-    let out = chrysalis()
-        .args(["up", "--init", "--data-dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("no {key} in {text}"))
-    };
-    (field("node_id: "), field("api_token: "))
-}
-
-/// Starts `chrysalis up` on OS-chosen ports and waits for its `ready` line
-/// and a healthy `/health`.
+/// Starts a node on OS-chosen ports that joins `join` and admits `allow`.
 fn start(dir: &Path, token: &str, join: &[&str], allow: &[String]) -> NodeProc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chrysalis"));
-    cmd.args([
-        "up",
-        "--http",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--log",
-        "warn",
-    ])
-    .arg("--data-dir")
-    .arg(dir)
-    .env("NO_COLOR", "1")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    let mut args = Vec::new();
     for addr in join {
-        cmd.args(["--join", addr]);
+        args.extend(["--join".to_owned(), (*addr).to_owned()]);
     }
     for id in allow {
-        cmd.args(["--allow", id]);
+        args.extend(["--allow".to_owned(), id.clone()]);
     }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (mut url, mut gossip) = (String::new(), String::new());
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(v) = line.strip_prefix("http: ") {
-            url = v.to_owned();
-        } else if let Some(v) = line.strip_prefix("gossip: ") {
-            gossip = v.to_owned();
-        } else if line == "ready" {
-            break;
-        }
-    }
-    assert!(
-        !url.is_empty() && !gossip.is_empty(),
-        "the node did not report its addresses"
-    );
-    let node = NodeProc {
-        child,
-        dir: dir.to_path_buf(),
-        url,
-        gossip,
-        token: token.to_owned(),
-    };
-    eventually("/health", || {
-        Client::new(&node.url, None)
-            .unwrap()
-            .get("/health")
-            .is_ok_and(|r| r.status == 200)
-    });
-    node
+    start_up(dir, token, "127.0.0.1:0", &args)
 }
 
-impl NodeProc {
-    fn client(&self) -> Client {
-        Client::new(&self.url, Some(self.token.clone())).unwrap()
-    }
+/// What the tests read from and write to a node.
+trait Api {
+    fn get(&self, path: &str) -> Value;
+    fn post(&self, path: &str, body: Value) -> Value;
+    fn alive_members(&self) -> usize;
+    fn digest(&self) -> Value;
+}
 
+impl Api for NodeProc {
     fn get(&self, path: &str) -> Value {
         let r = self.client().get(path).unwrap();
         assert_eq!(r.status, 200, "GET {path}: {}", r.text);
@@ -135,15 +55,6 @@ impl NodeProc {
 
     fn digest(&self) -> Value {
         self.get("/v1/cluster/digest")
-    }
-}
-
-/// Polls `check` until it holds; fails after 30 seconds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
