@@ -44,7 +44,7 @@ async fn start(
     push: bool,
 ) -> (Node, String) {
     let identity = NodeIdentity::load_or_create(dir.path(), None, 1).expect("identity");
-    let store = NodeStore::open(dir.path()).expect("store");
+    let store = std::sync::Arc::new(NodeStore::open(dir.path()).expect("store"));
     let node = Node::start(&config(dir.path(), join, push), &identity, Box::new(store))
         .await
         .expect("node starts");

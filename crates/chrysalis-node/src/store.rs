@@ -82,30 +82,7 @@ pub trait StateStore: Send + 'static {
     }
 }
 
-impl StateStore for NodeStore {
-    fn load_all(&self) -> Result<Vec<(AgentId, Vec<u8>)>, StoreError> {
-        Ok(self.agents()?)
-    }
-
-    fn put(&mut self, agent: AgentId, bytes: &[u8]) -> Result<(), StoreError> {
-        Ok(self.put_agent(agent, bytes)?)
-    }
-
-    fn put_many(&mut self, batch: &[(AgentId, Vec<u8>)]) -> Result<(), StoreError> {
-        let rows: Vec<(AgentId, &[u8])> = batch.iter().map(|(a, b)| (*a, b.as_slice())).collect();
-        Ok(self.put_agents(&rows)?)
-    }
-
-    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(NodeStore::setting(self, name)?)
-    }
-
-    fn put_setting(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        Ok(NodeStore::put_setting(self, name, value)?)
-    }
-}
-
-/// The node database shared with consensus (`crate::consensus::NodeDisk`).
+/// The node database (shared with consensus, `crate::consensus::NodeDisk`).
 impl StateStore for std::sync::Arc<NodeStore> {
     fn load_all(&self) -> Result<Vec<(AgentId, Vec<u8>)>, StoreError> {
         Ok(self.agents()?)
@@ -251,13 +228,13 @@ mod tests {
     #[test]
     fn node_store_keeps_a_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = NodeStore::open(dir.path()).unwrap();
+        let mut store = std::sync::Arc::new(NodeStore::open(dir.path()).unwrap());
         let (a, b) = (AgentId::new([1; 16]), AgentId::new([2; 16]));
         store
             .put_many(&[(a, b"a".to_vec()), (b, b"b".to_vec())])
             .unwrap();
         drop(store);
-        let store = NodeStore::open(dir.path()).unwrap();
+        let store = std::sync::Arc::new(NodeStore::open(dir.path()).unwrap());
         assert_eq!(
             store.load_all().unwrap(),
             vec![(a, b"a".to_vec()), (b, b"b".to_vec())]

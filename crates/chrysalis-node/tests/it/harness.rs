@@ -35,7 +35,7 @@ impl TestNode {
             ..NodeConfig::default()
         };
         let identity = NodeIdentity::load_or_create(dir, None, 1).unwrap();
-        let store = NodeStore::open(dir).unwrap();
+        let store = std::sync::Arc::new(NodeStore::open(dir).unwrap());
         let node = rt
             .block_on(Node::start(&config, &identity, Box::new(store)))
             .unwrap();
