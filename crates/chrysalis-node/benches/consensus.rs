@@ -37,20 +37,42 @@ struct Cluster {
     _dirs: Vec<tempfile::TempDir>,
 }
 
-fn free_udp_addr() -> std::net::SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-    socket.local_addr().expect("addr")
+/// `n` distinct loopback UDP addresses free at the time of asking (the
+/// sockets are held together, so no address is handed out twice).
+fn free_udp_addrs(n: usize) -> Vec<std::net::SocketAddr> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("udp"))
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().expect("addr"))
+        .collect()
 }
 
+/// Starts a 4-validator cluster; a port taken between choosing it and
+/// binding it (other processes share the machine) means a fresh attempt.
 async fn cluster(durable: bool) -> Cluster {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_cluster(durable).await {
+            Ok(cluster) => return cluster,
+            Err(error) if attempt < 5 => eprintln!("cluster start failed ({error}); retrying"),
+            Err(error) => panic!("cluster start failed {attempt} times: {error}"),
+        }
+    }
+}
+
+async fn try_cluster(durable: bool) -> Result<Cluster, chrysalis_node::NodeError> {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
     let validators: Vec<ValidatorAddr> = dirs
         .iter()
-        .map(|d| ValidatorAddr {
+        .zip(free_udp_addrs(4))
+        .map(|(d, addr)| ValidatorAddr {
             id: NodeIdentity::load_or_create(d.path(), None, 1)
                 .expect("identity")
                 .node_id(),
-            addr: free_udp_addr(),
+            addr,
         })
         .collect();
     let mut nodes = Vec::new();
@@ -70,12 +92,10 @@ async fn cluster(durable: bool) -> Cluster {
         } else {
             Box::new(MemDisk::default())
         };
-        let node = Node::start_with_consensus(&config, &identity, Box::new(store), disk)
-            .await
-            .expect("node starts");
+        let node = Node::start_with_consensus(&config, &identity, Box::new(store), disk).await?;
         nodes.push(node);
     }
-    Cluster { nodes, _dirs: dirs }
+    Ok(Cluster { nodes, _dirs: dirs })
 }
 
 /// Proposes `TXS` fresh transactions (tagged `run`) and waits until node 0

@@ -4,7 +4,7 @@
 //! directory; it catches up, and at the end every node's log is identical
 //! and holds every acknowledged transaction exactly once.
 
-use crate::procs::{NodeProc, eventually, free_udp_addr, init, start_up};
+use crate::procs::{NodeProc, eventually, free_udp_addrs, init, start_up};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ fn four_validators_commit_one_log_through_a_sigkill() {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
     let ids: Vec<(String, String)> = paths.iter().map(|p| init(p)).collect();
-    let addrs: Vec<String> = (0..4).map(|_| free_udp_addr()).collect();
+    let addrs: Vec<String> = free_udp_addrs(4);
     let validators: Vec<String> = ids
         .iter()
         .zip(&addrs)

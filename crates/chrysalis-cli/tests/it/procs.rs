@@ -53,10 +53,16 @@ pub(crate) fn init(dir: &Path) -> (String, String) {
     (field("node_id: "), field("api_token: "))
 }
 
-/// A loopback UDP address free at the time of asking.
-pub(crate) fn free_udp_addr() -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().to_string()
+/// `n` distinct loopback UDP addresses free at the time of asking (the
+/// sockets are held together, so no address is handed out twice).
+pub(crate) fn free_udp_addrs(n: usize) -> Vec<String> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets
+        .iter()
+        .map(|s| s.local_addr().unwrap().to_string())
+        .collect()
 }
 
 /// Polls `check` until it holds; fails after 60 seconds.

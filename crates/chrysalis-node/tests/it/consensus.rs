@@ -16,9 +16,13 @@ struct Validator {
     node: Option<Node>,
 }
 
-fn free_udp_addr() -> SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap()
+/// `n` distinct loopback UDP addresses free at the time of asking (the
+/// sockets are held together, so no address is handed out twice).
+fn free_udp_addrs(n: usize) -> Vec<SocketAddr> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
 }
 
 fn start(dir: &Path, listen: SocketAddr, validators: &[ValidatorAddr]) -> Validator {
@@ -91,11 +95,12 @@ fn four_validators_agree_and_a_restarted_one_catches_up() {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let validators: Vec<ValidatorAddr> = dirs
         .iter()
-        .map(|d| ValidatorAddr {
+        .zip(free_udp_addrs(4))
+        .map(|(d, addr)| ValidatorAddr {
             id: NodeIdentity::load_or_create(d.path(), None, 1)
                 .unwrap()
                 .node_id(),
-            addr: free_udp_addr(),
+            addr,
         })
         .collect();
     let mut nodes: Vec<Validator> = dirs

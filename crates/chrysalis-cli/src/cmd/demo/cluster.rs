@@ -72,21 +72,27 @@ impl Cluster {
     pub(super) fn prepare(root: &Path, count: usize, gossip_interval_ms: u64) -> Result<Self> {
         let exe = std::env::current_exe().context("cannot find the chrysalis binary")?;
         let mut nodes = Vec::with_capacity(count);
+        // Hold every chosen port until all are chosen, so none repeats.
+        let mut held = Vec::with_capacity(count);
         for number in 1..=count {
             let dir = root.join(format!("node-{number}"));
             let identity = NodeIdentity::load_or_create(&dir, None, crate::now_ms())
                 .with_context(|| format!("node {number}: creating its identity"))?;
             let token = read_api_token(&dir, None)?.expose_secret().clone();
+            let http = TcpListener::bind("127.0.0.1:0")?;
+            let gossip = UdpSocket::bind("127.0.0.1:0")?;
             nodes.push(LocalNode {
                 number,
                 id: identity.node_id(),
-                http: free_tcp_port()?,
-                gossip: free_udp_port()?,
+                http: http.local_addr()?,
+                gossip: gossip.local_addr()?,
                 dir,
                 token,
                 child: None,
             });
+            held.push((http, gossip));
         }
+        drop(held);
         Ok(Self {
             exe,
             nodes,
@@ -237,12 +243,4 @@ fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-fn free_tcp_port() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-fn free_udp_port() -> Result<SocketAddr> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?)
 }
