@@ -283,7 +283,7 @@ impl EventLoop {
             // A full queue drops the frame: the engine re-sends its round's
             // messages periodically.
             if consensus.try_send(frame).is_err() {
-                self.metrics.frame_dropped(DropReason::Malformed);
+                self.metrics.frame_dropped(DropReason::Overloaded);
             }
             return;
         }
@@ -298,7 +298,7 @@ impl EventLoop {
             .is_some_and(|node| *node != frame.from)
         {
             // Another key than the member known at this address.
-            self.metrics.frame_dropped(DropReason::BadSignature);
+            self.metrics.frame_dropped(DropReason::WrongSender);
             return;
         }
         let now = self.now_ms();

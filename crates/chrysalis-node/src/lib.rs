@@ -35,4 +35,4 @@ pub mod store;
 pub use config::{ConfigError, ConfigOverrides, NodeConfig, ValidatorAddr};
 pub use identity::{IdentityError, NodeIdentity};
 pub use service::{Node, NodeError, NodeHandle};
-pub use store::{DirStore, MemoryStore, NodeStore, StateStore, StoreError};
+pub use store::{MemoryStore, NodeStore, StateStore, StoreError};

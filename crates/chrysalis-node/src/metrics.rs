@@ -6,37 +6,34 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Why a replication frame was dropped.
+/// Why a frame from a peer was dropped (bad signatures and authors inside
+/// gossip frames are counted by the gossip core itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DropReason {
-    /// Larger than a frame may be.
-    Oversized,
-    /// Not a frame, or a body that does not decode.
+    /// Not a frame, a body that does not decode, or an unknown channel.
     Malformed,
-    /// The signature does not verify.
-    BadSignature,
-    /// Signed by a node not on the allowlist.
-    NotAdmitted,
+    /// Sent by another key than the member known at its address.
+    WrongSender,
+    /// The consensus queue was full (the engine re-sends its messages).
+    Overloaded,
     /// Could not be sent.
     SendFailed,
 }
 
 impl DropReason {
-    const ALL: [DropReason; 5] = [
-        DropReason::Oversized,
+    const ALL: [DropReason; 4] = [
         DropReason::Malformed,
-        DropReason::BadSignature,
-        DropReason::NotAdmitted,
+        DropReason::WrongSender,
+        DropReason::Overloaded,
         DropReason::SendFailed,
     ];
 
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
-            DropReason::Oversized => "oversized",
             DropReason::Malformed => "malformed",
-            DropReason::BadSignature => "bad_signature",
-            DropReason::NotAdmitted => "not_admitted",
+            DropReason::WrongSender => "wrong_sender",
+            DropReason::Overloaded => "overloaded",
             DropReason::SendFailed => "send_failed",
         }
     }
@@ -53,7 +50,7 @@ pub struct Metrics {
     members_alive: AtomicU64,
     members_known: AtomicU64,
     handshakes_refused: AtomicU64,
-    dropped: [AtomicU64; 5],
+    dropped: [AtomicU64; 4],
     http: Mutex<BTreeMap<(String, u16), u64>>,
     core: Mutex<chrysalis_gossip::GossipStats>,
 }
@@ -73,7 +70,8 @@ pub struct GossipStats {
     pub bytes_received: u64,
     /// Frames dropped, for any reason.
     pub frames_dropped: u64,
-    /// Frames dropped because their signer is not admitted.
+    /// Frames dropped because another key than the member known at their
+    /// address sent them.
     pub frames_refused: u64,
     /// TLS handshakes refused by the endpoint (unadmitted or wrong key).
     pub handshakes_refused: u64,
@@ -182,7 +180,7 @@ impl Metrics {
             frames_received: get(&self.frames_received),
             bytes_received: get(&self.bytes_received),
             frames_dropped: self.dropped.iter().map(get).sum(),
-            frames_refused: self.dropped(DropReason::NotAdmitted),
+            frames_refused: self.dropped(DropReason::WrongSender),
             handshakes_refused: get(&self.handshakes_refused),
             members_alive: get(&self.members_alive),
             members_known: get(&self.members_known),
@@ -296,12 +294,12 @@ mod tests {
             ..Default::default()
         };
         m.set_core(&core);
-        m.frame_dropped(DropReason::NotAdmitted);
+        m.frame_dropped(DropReason::WrongSender);
         m.http_request("/v1/agents", 201);
         let text = m.render();
         assert!(text.contains("chrysalis_gossip_rounds_total 0"));
         assert!(text.contains("chrysalis_gossip_deltas_applied_total 3"));
-        assert!(text.contains("chrysalis_net_frames_dropped_total{reason=\"not_admitted\"} 1"));
+        assert!(text.contains("chrysalis_net_frames_dropped_total{reason=\"wrong_sender\"} 1"));
         assert!(
             text.contains("chrysalis_http_requests_total{route=\"/v1/agents\",status=\"201\"} 1")
         );
