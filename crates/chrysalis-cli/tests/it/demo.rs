@@ -41,6 +41,11 @@ fn bad_demo_arguments_are_refused_clearly() {
         .failure()
         .stderr(predicate::str::contains("--nodes must be between 2 and 9"));
     chrysalis()
+        .args(["demo", "--rounds", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--rounds must be between 3 and 1000"));
+    chrysalis()
         .args(["demo", "--gossip-interval-ms", "0"])
         .assert()
         .failure()
