@@ -44,7 +44,9 @@ fn bad_demo_arguments_are_refused_clearly() {
         .args(["demo", "--rounds", "1"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("--rounds must be between 3 and 1000"));
+        .stderr(predicate::str::contains(
+            "--rounds must be between 3 and 1000",
+        ));
     chrysalis()
         .args(["demo", "--gossip-interval-ms", "0"])
         .assert()
