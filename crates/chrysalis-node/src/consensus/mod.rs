@@ -22,9 +22,10 @@
 
 mod disk;
 mod driver;
+mod handle;
 mod state;
 
 pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk};
-pub use driver::{BlockView, ConsensusHandle, ConsensusStatus, MAX_LOG_PAGE, ProposeError};
 pub(crate) use driver::{ConsensusError, start};
+pub use handle::{BlockView, ConsensusHandle, ConsensusStatus, MAX_LOG_PAGE, ProposeError};
 pub use state::{ConsensusMetrics, TxChain};

@@ -122,6 +122,7 @@ pub(super) async fn log(State(node): State<NodeHandle>, uri: Uri) -> Result<Resp
 pub(super) async fn status(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
     let s = handle(&node)?.status().await?;
     let body = json!({
+        "engine": s.engine,
         "height": s.height,
         "round": s.round,
         "step": s.step,

@@ -138,12 +138,13 @@ fn schemas() -> Value {
         }), &["height", "round", "hash", "proposer", "txs"]),
         "ConsensusLog": obj(json!({"blocks": {"type": "array", "items": reference("Block")}, "next": {"type": "integer"}}), &["blocks", "next"]),
         "ConsensusStatus": obj(json!({
-            "height": {"type": "integer"}, "round": {"type": "integer"}, "step": {"type": "string"},
+            "engine": {"type": "string", "enum": ["tendermint", "raft"], "description": "`tendermint`: Byzantine-tolerant; `raft`: crash-tolerant."},
+            "height": {"type": "integer"}, "round": {"type": "integer", "description": "Tendermint: the round; raft: the term."}, "step": {"type": "string"},
             "validators": {"type": "array", "items": hex_id(64)}, "me": {"type": "integer", "description": "This node's validator index; null for an observer."},
             "last_decision": reference("Block"),
             "evidence": {"type": "integer"}, "mempool": {"type": "integer"},
             "applied_txs": {"type": "integer"}, "state_head": hex_id(64),
-        }), &["height", "round", "step", "validators", "evidence"]),
+        }), &["engine", "height", "round", "step", "validators", "evidence"]),
         "Digest": obj(json!({"digest": hex_id(64), "agents": {"type": "integer"}}), &["digest", "agents"]),
         "GossipStats": obj(json!({
             "rounds": {"type": "integer"}, "frames_sent": {"type": "integer"},
