@@ -33,6 +33,8 @@ use redb::{
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+mod raft;
+
 /// The database file's name inside the data directory.
 pub const NODE_DB_FILE: &str = "node.redb";
 

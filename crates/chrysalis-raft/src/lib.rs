@@ -1,0 +1,1 @@
+//! Crash-fault-tolerant consensus for Chrysalis nodes (placeholder while the crate is built).
