@@ -41,7 +41,8 @@ fn decode(x: u64) -> Timeout {
         1 => TimeoutKind::Prevote,
         2 => TimeoutKind::Precommit,
         3 => TimeoutKind::Rebroadcast,
-        _ => TimeoutKind::CommitWait,
+        4 => TimeoutKind::CommitWait,
+        _ => TimeoutKind::EmptyBlock,
     };
     Timeout {
         kind,

@@ -113,6 +113,10 @@ impl Encode for Message {
                 Encode::encode(b, w);
                 c.encode(w);
             }
+            Message::Txs(txs) => {
+                w.put_u8(5);
+                txs.encode(w);
+            }
         }
     }
 }
@@ -124,6 +128,7 @@ impl Decode for Message {
             2 => Ok(Message::Vote(r.get()?)),
             3 => Ok(Message::Status(r.get()?)),
             4 => Ok(Message::Commit(r.get()?, r.get()?)),
+            5 => Ok(Message::Txs(r.get()?)),
             tag => Err(r.invalid_tag("Message", tag)),
         }
     }
@@ -212,6 +217,8 @@ mod tests {
         prop_oneof![
             vote_strategy().prop_map(Message::Vote),
             any::<u64>().prop_map(|h| Message::Status(Height(h))),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..5)
+                .prop_map(|txs| Message::Txs(txs.into_iter().map(Tx).collect())),
             (
                 block_strategy(),
                 proptest::option::of(any::<u32>()),

@@ -38,6 +38,19 @@ pub struct EngineConfig {
     /// The application's transaction validity predicate: a block with an
     /// invalid transaction gets a nil prevote.
     pub tx_valid: fn(&Tx) -> bool,
+    /// Wait for transactions before starting a height (CometBFT's
+    /// `create_empty_blocks = false`): an idle cluster decides nothing and
+    /// stores nothing. A height starts when this validator's mempool holds
+    /// a transaction (its own clients' or forwarded by a peer) or a peer's
+    /// proposal or vote for the height arrives.
+    pub wait_for_txs: bool,
+    /// With `wait_for_txs`, start an empty height anyway after this long
+    /// idle (a heartbeat); 0: never.
+    pub empty_block_interval_ms: u64,
+    /// Keys of this many recently committed transactions are remembered,
+    /// so a transaction forwarded again after its commit is not admitted
+    /// (and committed) twice.
+    pub recent_committed: usize,
 }
 
 fn any_tx(_: &Tx) -> bool {
@@ -57,6 +70,9 @@ impl Default for EngineConfig {
             max_evidence: 1024,
             mempool: MempoolConfig::default(),
             tx_valid: any_tx,
+            wait_for_txs: false,
+            empty_block_interval_ms: 0,
+            recent_committed: 10_000,
         }
     }
 }
@@ -85,6 +101,8 @@ pub enum TimeoutKind {
     /// The pause after a decision before the next height's first proposal,
     /// so the mempool fills and blocks carry larger batches.
     CommitWait,
+    /// With `wait_for_txs`: the idle height starts anyway (a heartbeat).
+    EmptyBlock,
 }
 
 /// A timeout the driver must deliver back after the requested delay.
@@ -105,6 +123,10 @@ pub enum Input {
     Message(PeerId, Message),
     /// A timeout that fired.
     Timeout(Timeout),
+    /// Client transactions were admitted with [`BftEngine::submit_tx`]
+    /// since the last input: forward them to the other validators
+    /// ([`Message::Txs`]) and start an idle height.
+    Submitted,
 }
 
 /// A decided block with its proof.
@@ -151,7 +173,8 @@ pub trait BftEngine {
     fn start(&mut self) -> Vec<Output>;
     /// Handles one input.
     fn handle(&mut self, input: Input) -> Vec<Output>;
-    /// Admits a client transaction to the mempool.
+    /// Admits a client transaction to the mempool; follow a batch of
+    /// submissions with [`Input::Submitted`].
     fn submit_tx(&mut self, tx: Tx) -> Result<(), MempoolError>;
     /// The height being decided now.
     fn height(&self) -> Height;
@@ -200,6 +223,11 @@ pub struct Tendermint {
     /// Proposals and votes for the next height, replayed once we get there
     /// (peers that decided first move on before our decision arrives).
     pub(crate) future: Vec<(PeerId, Message)>,
+    /// With `wait_for_txs`: the height has not started (no round timer, no
+    /// proposal) because nothing waits to be decided.
+    pub(crate) idle: bool,
+    /// Client transactions admitted since the last [`Input::Submitted`].
+    pub(crate) submitted: Vec<Tx>,
 }
 
 /// Why an engine could not be built.
@@ -224,7 +252,7 @@ impl Tendermint {
             return Err(EngineError::ZeroHeight);
         }
         let me = set.index_of(&key.verification_key());
-        let mempool = Mempool::new(config.mempool);
+        let mempool = Mempool::new(config.mempool, config.recent_committed);
         Ok(Self {
             config,
             set,
@@ -248,6 +276,8 @@ impl Tendermint {
             resume_from_wal: false,
             skip_signatures: false,
             future: Vec::new(),
+            idle: false,
+            submitted: Vec::new(),
         })
     }
 
@@ -276,6 +306,17 @@ impl Tendermint {
                 .map(|v| (v.vote.round.0, v.vote.kind, v.vote.value.is_some()))
                 .collect::<Vec<_>>(),
         )
+    }
+
+    /// The step, for status displays: `idle` (waiting for transactions),
+    /// `propose`, `prevote` or `precommit`.
+    pub fn step_name(&self) -> &'static str {
+        match (self.idle, self.step) {
+            (true, _) => "idle",
+            (false, Step::Propose) => "propose",
+            (false, Step::Prevote) => "prevote",
+            (false, Step::Precommit) => "precommit",
+        }
     }
 
     /// The validator set.
@@ -318,6 +359,10 @@ impl Tendermint {
     }
 
     pub(crate) fn on_message(&mut self, from: PeerId, msg: Message, out: &mut Vec<Output>) {
+        if let Message::Txs(txs) = msg {
+            self.on_txs(txs, out);
+            return;
+        }
         let h = msg.height();
         if let Message::Status(_) = msg {
             if h < self.height && self.answered.insert((from, h)) {
@@ -348,11 +393,50 @@ impl Tendermint {
             }
             return;
         }
+        // A peer is working on this height: join it.
+        self.wake(out);
         match msg {
             Message::Proposal(p) => self.on_proposal(p, out),
             Message::Vote(v) => self.on_vote(v, out),
             Message::Commit(block, cert) => self.on_commit(block, cert, out),
-            Message::Status(_) => {}
+            Message::Status(_) | Message::Txs(_) => {}
+        }
+    }
+
+    /// Transactions a peer's clients submitted: admitted like our own
+    /// (bounded, deduplicated against the pool and recent commits), never
+    /// forwarded again.
+    fn on_txs(&mut self, txs: Vec<Tx>, out: &mut Vec<Output>) {
+        let mut added = false;
+        for tx in txs {
+            if (self.config.tx_valid)(&tx) {
+                added |= self.mempool.add(tx).is_ok();
+            }
+        }
+        if added {
+            self.wake(out);
+        }
+    }
+
+    /// Forwards the transactions submitted here since the last call, in
+    /// messages of at most a block's bytes, and starts an idle height.
+    fn on_submitted(&mut self, out: &mut Vec<Output>) {
+        let limit = self.config.mempool.max_block_bytes.max(1);
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for tx in std::mem::take(&mut self.submitted) {
+            if bytes + tx.0.len() > limit && !batch.is_empty() {
+                out.push(Output::Broadcast(Message::Txs(std::mem::take(&mut batch))));
+                bytes = 0;
+            }
+            bytes += tx.0.len();
+            batch.push(tx);
+        }
+        if !batch.is_empty() {
+            out.push(Output::Broadcast(Message::Txs(batch)));
+        }
+        if !self.mempool.is_empty() {
+            self.wake(out);
         }
     }
 
@@ -430,8 +514,9 @@ impl Tendermint {
         match t.kind {
             TimeoutKind::Rebroadcast => self.rebroadcast(out),
             TimeoutKind::CommitWait if self.round == Round(0) && self.step == Step::Propose => {
-                self.start_round(Round(0), out);
+                self.start_height(out);
             }
+            TimeoutKind::EmptyBlock => self.wake(out),
             TimeoutKind::Propose if t.round == self.round && self.step == Step::Propose => {
                 self.vote(VoteKind::Prevote, None, out);
                 self.enter(Step::Prevote, out);
@@ -462,6 +547,7 @@ impl BftEngine for Tendermint {
         match input {
             Input::Message(from, msg) => self.on_message(from, msg, &mut out),
             Input::Timeout(t) => self.on_timeout(t, &mut out),
+            Input::Submitted => self.on_submitted(&mut out),
         }
         out
     }
@@ -470,7 +556,11 @@ impl BftEngine for Tendermint {
         if !(self.config.tx_valid)(&tx) {
             return Err(MempoolError::Invalid);
         }
-        self.mempool.add(tx)
+        self.mempool.add(tx.clone())?;
+        if self.set.len() > 1 {
+            self.submitted.push(tx);
+        }
+        Ok(())
     }
 
     fn height(&self) -> Height {

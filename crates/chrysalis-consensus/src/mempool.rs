@@ -62,23 +62,32 @@ fn tx_key(tx: &Tx) -> [u8; 32] {
     *blake3::hash(&tx.0).as_bytes()
 }
 
-/// A FIFO pool of distinct transactions.
+/// A FIFO pool of distinct transactions, which also remembers the keys of
+/// the last few committed ones so they are not admitted again.
 #[derive(Clone, Debug)]
 pub struct Mempool {
     config: MempoolConfig,
     queue: VecDeque<Tx>,
     keys: BTreeSet<[u8; 32]>,
     bytes: usize,
+    /// Committed transaction keys, oldest first, at most `recent_cap`.
+    recent: VecDeque<[u8; 32]>,
+    recent_keys: BTreeSet<[u8; 32]>,
+    recent_cap: usize,
 }
 
 impl Mempool {
-    /// An empty pool with these bounds.
-    pub fn new(config: MempoolConfig) -> Self {
+    /// An empty pool with these bounds, remembering the last
+    /// `recent_committed` committed transactions.
+    pub fn new(config: MempoolConfig, recent_committed: usize) -> Self {
         Self {
             config,
             queue: VecDeque::new(),
             keys: BTreeSet::new(),
             bytes: 0,
+            recent: VecDeque::new(),
+            recent_keys: BTreeSet::new(),
+            recent_cap: recent_committed,
         }
     }
 
@@ -104,7 +113,8 @@ impl Mempool {
         {
             return Err(MempoolError::Full);
         }
-        if !self.keys.insert(tx_key(&tx)) {
+        let key = tx_key(&tx);
+        if self.recent_keys.contains(&key) || !self.keys.insert(key) {
             return Err(MempoolError::Duplicate);
         }
         self.bytes += len;
@@ -127,11 +137,12 @@ impl Mempool {
             .collect()
     }
 
-    /// Drops the transactions a decided block carried.
+    /// Drops the transactions a decided block carried, and remembers them.
     pub fn remove_committed(&mut self, txs: &[Tx]) {
         let mut gone = BTreeSet::new();
         for tx in txs {
             let key = tx_key(tx);
+            self.remember(key);
             if self.keys.remove(&key) {
                 gone.insert(key);
             }
@@ -148,6 +159,18 @@ impl Mempool {
             keep
         });
         self.bytes = bytes;
+    }
+
+    fn remember(&mut self, key: [u8; 32]) {
+        if self.recent_cap == 0 || !self.recent_keys.insert(key) {
+            return;
+        }
+        self.recent.push_back(key);
+        if self.recent.len() > self.recent_cap
+            && let Some(old) = self.recent.pop_front()
+        {
+            self.recent_keys.remove(&old);
+        }
     }
 
     /// The number of waiting transactions.
@@ -182,7 +205,7 @@ mod tests {
 
     #[test]
     fn admission_is_bounded() {
-        let mut m = Mempool::new(small());
+        let mut m = Mempool::new(small(), 0);
         assert_eq!(m.add(Tx(vec![])), Err(MempoolError::Empty));
         assert_eq!(
             m.add(Tx(vec![0; 11])),
@@ -199,7 +222,7 @@ mod tests {
 
     #[test]
     fn batches_respect_count_and_bytes_and_commits_remove() {
-        let mut m = Mempool::new(small());
+        let mut m = Mempool::new(small(), 0);
         m.add(Tx(vec![1; 8])).unwrap();
         m.add(Tx(vec![2; 8])).unwrap();
         m.add(Tx(vec![3; 2])).unwrap();
@@ -210,5 +233,19 @@ mod tests {
         assert_eq!((m.len(), m.bytes()), (2, 10));
         m.add(Tx(vec![1; 8])).unwrap();
         assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn recently_committed_transactions_are_refused_within_the_window() {
+        let mut m = Mempool::new(small(), 2);
+        m.add(Tx(vec![1])).unwrap();
+        m.remove_committed(&[Tx(vec![1]), Tx(vec![2])]);
+        assert_eq!(m.add(Tx(vec![1])), Err(MempoolError::Duplicate));
+        assert_eq!(m.add(Tx(vec![2])), Err(MempoolError::Duplicate));
+        // A third commit pushes the oldest key out of the window of two.
+        m.remove_committed(&[Tx(vec![3])]);
+        assert_eq!(m.add(Tx(vec![1])), Ok(()));
+        assert_eq!(m.add(Tx(vec![2])), Err(MempoolError::Duplicate));
+        assert_eq!(m.len(), 1);
     }
 }

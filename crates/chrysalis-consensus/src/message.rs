@@ -5,7 +5,7 @@
 //! then fixed-width big-endian fields), verified with `ed25519-consensus`
 //! (ZIP-215 rules: every implementation accepts exactly the same signatures).
 
-use crate::types::{Block, BlockHash, Height, Round, ValidatorIndex};
+use crate::types::{Block, BlockHash, Height, Round, Tx, ValidatorIndex};
 use crate::validators::ValidatorSet;
 use ed25519_consensus::{Signature, SigningKey};
 use std::collections::BTreeSet;
@@ -308,12 +308,18 @@ pub enum Message {
     Status(Height),
     /// A decided block with its certificate, for a peer that fell behind.
     Commit(Block, CommitCert),
+    /// Transactions the sender's clients submitted, for every validator's
+    /// mempool (so whoever proposes next can include them). Unsigned: a
+    /// validator may put any valid transaction in its own proposals anyway.
+    Txs(Vec<Tx>),
 }
 
 impl Message {
-    /// The height the message is about.
+    /// The height the message is about ([`Height`] 0 for
+    /// [`Message::Txs`], which belongs to no height).
     pub fn height(&self) -> Height {
         match self {
+            Message::Txs(_) => Height(0),
             Message::Proposal(p) => p.proposal.height,
             Message::Vote(v) => v.vote.height,
             Message::Status(h) => *h,

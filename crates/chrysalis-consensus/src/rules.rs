@@ -167,8 +167,12 @@ impl Tendermint {
             TimeoutKind::Precommit => c.timeout_precommit_ms,
             TimeoutKind::Rebroadcast => c.rebroadcast_ms,
             TimeoutKind::CommitWait => c.commit_wait_ms,
+            TimeoutKind::EmptyBlock => c.empty_block_interval_ms,
         };
-        let after_ms = if matches!(kind, TimeoutKind::Rebroadcast | TimeoutKind::CommitWait) {
+        let after_ms = if matches!(
+            kind,
+            TimeoutKind::Rebroadcast | TimeoutKind::CommitWait | TimeoutKind::EmptyBlock
+        ) {
             base
         } else {
             base.saturating_add(c.timeout_delta_ms.saturating_mul(u64::from(self.round.0)))
@@ -214,6 +218,7 @@ impl Tendermint {
     /// Line 11: enter `round`; the proposer proposes its valid block or a
     /// fresh batch from the mempool.
     pub(crate) fn start_round(&mut self, round: Round, out: &mut Vec<Output>) {
+        self.idle = false;
         self.round = round;
         self.step = Step::Propose;
         if self.me.is_some() && self.me == Some(self.set.proposer(self.height, round)) {
@@ -298,7 +303,7 @@ impl Tendermint {
         out.push(Output::WalAppend(WalEntry::Height(self.height)));
         self.schedule(TimeoutKind::Rebroadcast, out);
         if self.config.commit_wait_ms == 0 {
-            self.start_round(Round(0), out);
+            self.start_height(out);
         } else {
             // Round 0 begins when the wait ends; meanwhile peers' messages
             // for this height are still counted (and may move us on).
@@ -306,6 +311,29 @@ impl Tendermint {
         }
         for (from, msg) in std::mem::take(&mut self.future) {
             self.on_message(from, msg, out);
+        }
+    }
+
+    /// Starts round 0 of the current height, or, with `wait_for_txs` and
+    /// nothing in the mempool, waits idle until a transaction or a peer's
+    /// message for the height arrives (or the empty-block interval ends).
+    pub(crate) fn start_height(&mut self, out: &mut Vec<Output>) {
+        if !self.config.wait_for_txs || !self.mempool.is_empty() {
+            self.start_round(Round(0), out);
+            return;
+        }
+        self.idle = true;
+        self.round = Round(0);
+        if self.config.empty_block_interval_ms > 0 {
+            self.schedule(TimeoutKind::EmptyBlock, out);
+        }
+    }
+
+    /// Leaves the idle wait: round 0 begins.
+    pub(crate) fn wake(&mut self, out: &mut Vec<Output>) {
+        if self.idle {
+            self.idle = false;
+            self.start_round(Round(0), out);
         }
     }
 
@@ -325,8 +353,9 @@ impl Tendermint {
             out.push(Output::WalAppend(WalEntry::Height(self.height)));
         }
         self.schedule(TimeoutKind::Rebroadcast, out);
-        if !self.resume_from_wal {
-            self.start_round(Round(0), out);
+        let signed_nothing = self.own_votes.is_empty() && self.own_proposals.is_empty();
+        if !self.resume_from_wal || signed_nothing {
+            self.start_height(out);
             return;
         }
         // Resume: re-send what was signed in this round, then wait out the

@@ -8,12 +8,13 @@
 //!   the WAL and decided blocks in memory, and durable in redb (an fsync
 //!   per WAL write, as `chrysalis up` runs).
 //! - `consensus_latency/{memory_wal,redb_wal}`: one transaction proposed
-//!   to node 0 until node 0 applies it (propose, prevote, precommit and the
-//!   commit wait, and the wait for node 0's turn as proposer: the
-//!   mempool is per node). p50/p99 over the samples are printed to stderr.
+//!   to node 0 of an idle cluster until node 0 applies it (the validators
+//!   wait for transactions: forwarding to the others, waking them, propose,
+//!   prevote, precommit). p50/p99 over the samples are printed to stderr.
 //! - `consensus_decision/{memory_wal,redb_wal}`: from one decision at
-//!   node 0 to the next (one height: propose, prevote, precommit, commit
-//!   wait), p50/p99 printed to stderr.
+//!   node 0 to the next while a client keeps submitting a transaction
+//!   every millisecond, round-robin over the nodes (one height: propose,
+//!   prevote, precommit, commit wait), p50/p99 printed to stderr.
 //!
 //! Engine settings are the node's loopback defaults (`service.rs`
 //! `engine_config`: propose 200 ms, prevote/precommit 50 ms, rebroadcast
@@ -163,12 +164,43 @@ fn report(what: &str, samples: &mut [Duration]) {
     );
 }
 
+/// A client that submits one transaction every millisecond, round-robin
+/// over the nodes, until `stop` turns true.
+fn feed(
+    cluster: &Cluster,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let handles: Vec<_> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.handle.consensus().expect("consensus on").clone())
+        .collect();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        for seq in 0u64.. {
+            if *stop.borrow() {
+                break;
+            }
+            tick.tick().await;
+            let tx = format!("feed-{seq:016x}").into_bytes();
+            let _ = handles[seq as usize % handles.len()]
+                .propose(vec![tx])
+                .await;
+        }
+    })
+}
+
 fn decision(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let mut group = c.benchmark_group("consensus_decision");
     group.sample_size(20);
     for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
         let cluster = rt.block_on(cluster(durable));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let feeder = {
+            let _guard = rt.enter();
+            feed(&cluster, stopped)
+        };
         let mut samples = Vec::new();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -182,6 +214,8 @@ fn decision(c: &mut Criterion) {
             })
         });
         report(&format!("consensus_decision/{name}"), &mut samples);
+        let _ = stop.send(true);
+        let _ = rt.block_on(feeder);
         rt.block_on(async {
             for node in cluster.nodes {
                 node.shutdown().await;

@@ -375,6 +375,8 @@ fn engine_config(config: &NodeConfig) -> EngineConfig {
         timeout_delta_ms: 50,
         rebroadcast_ms: 200,
         commit_wait_ms: config.consensus_commit_wait_ms,
+        // An idle cluster decides (and stores) nothing.
+        wait_for_txs: true,
         // A proposal (and a commit sent to a peer behind) must fit in one
         // 1 MiB frame of the endpoint, with room for the encoding.
         mempool: MempoolConfig {

@@ -3,7 +3,7 @@
 //! f+1 faulty validators every disagreement comes with evidence.
 
 use crate::node::Byzantine;
-use crate::scenario::{Setup, Variant, keys, run, run_split};
+use crate::scenario::{BUSY_CLIENTS_MS, Setup, Variant, keys, run, run_split};
 use chrysalis_consensus::{Validator, ValidatorSet, ValidatorSetError};
 
 /// Seeds each variant gets.
@@ -17,6 +17,8 @@ fn twins(validators: usize, twins: Vec<usize>, declared_f: u64, variant: Variant
         amnesia: vec![],
         variant,
         declared_f,
+        wait_for_txs: false,
+        client_period_ms: BUSY_CLIENTS_MS,
     }
 }
 
@@ -32,6 +34,8 @@ fn forger(variant: Variant) -> Setup {
         amnesia: vec![],
         variant,
         declared_f: 1,
+        wait_for_txs: false,
+        client_period_ms: BUSY_CLIENTS_MS,
     }
 }
 

@@ -82,6 +82,7 @@ fn encode_timeout(t: Timeout) -> u64 {
         TimeoutKind::Precommit => 2,
         TimeoutKind::Rebroadcast => 3,
         TimeoutKind::CommitWait => 4,
+        TimeoutKind::EmptyBlock => 5,
     };
     (t.height.0 << 27) | (u64::from(t.round.0.min(0xFF_FFFF)) << 3) | kind
 }
@@ -92,7 +93,8 @@ fn decode_timeout(x: u64) -> Timeout {
         1 => TimeoutKind::Prevote,
         2 => TimeoutKind::Precommit,
         3 => TimeoutKind::Rebroadcast,
-        _ => TimeoutKind::CommitWait,
+        4 => TimeoutKind::CommitWait,
+        _ => TimeoutKind::EmptyBlock,
     };
     Timeout {
         kind,
@@ -130,6 +132,10 @@ pub(crate) struct Node {
     pub received_votes: Vec<SignedVote>,
     /// Run the broken engine that skips signature checks.
     pub skip_signatures: bool,
+    /// Clients submit a transaction this often (0: no clients).
+    pub client_period_ms: u64,
+    /// Clients stop after this many transactions.
+    pub client_max: u64,
 }
 
 impl Node {
@@ -165,6 +171,8 @@ impl Node {
             forensic: false,
             received_votes: Vec::new(),
             skip_signatures: false,
+            client_period_ms: 20,
+            client_max: u64::MAX,
         }
     }
 
@@ -314,12 +322,16 @@ impl Node {
         }
     }
 
-    fn submit_client_tx(&mut self) {
+    /// One client transaction, admitted and then forwarded (as the node
+    /// driver does: `submit_tx`, then `Input::Submitted`).
+    fn submit_client_tx(&mut self, ctx: &mut Ctx<'_, Message>) {
         self.client_seq += 1;
         let mut tx = vec![0x01, self.validator.0 as u8, u8::from(self.twin)];
         tx.extend_from_slice(&self.client_seq.to_be_bytes());
         if let Some(e) = self.engine.as_mut() {
             let _ = e.submit_tx(Tx(tx));
+            let outs = e.handle(Input::Submitted);
+            self.drive(outs, ctx);
         }
     }
 }
@@ -347,7 +359,9 @@ impl Process for Node {
         let outs = engine.start();
         self.engine = Some(engine);
         self.drive(outs, ctx);
-        ctx.set_timer(20, CLIENT_TIMER);
+        if self.client_period_ms > 0 {
+            ctx.set_timer(self.client_period_ms, CLIENT_TIMER);
+        }
         if self.byz.replay {
             ctx.set_timer(50, BYZ_TIMER);
         }
@@ -371,10 +385,11 @@ impl Process for Node {
 
     fn on_timer(&mut self, timer: u64, ctx: &mut Ctx<'_, Message>) {
         match timer {
-            CLIENT_TIMER => {
-                self.submit_client_tx();
-                ctx.set_timer(20, CLIENT_TIMER);
+            CLIENT_TIMER if self.client_seq < self.client_max => {
+                self.submit_client_tx(ctx);
+                ctx.set_timer(self.client_period_ms, CLIENT_TIMER);
             }
+            CLIENT_TIMER => {}
             BYZ_TIMER => {
                 self.replay(ctx);
                 ctx.set_timer(50, BYZ_TIMER);
@@ -421,6 +436,7 @@ mod tests {
             TimeoutKind::Precommit,
             TimeoutKind::Rebroadcast,
             TimeoutKind::CommitWait,
+            TimeoutKind::EmptyBlock,
         ] {
             let t = Timeout {
                 kind,

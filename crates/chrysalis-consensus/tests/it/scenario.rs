@@ -33,6 +33,10 @@ pub(crate) struct Setup {
     pub variant: Variant,
     /// The faulty power the set is declared to tolerate (ThreeF uses it).
     pub declared_f: u64,
+    /// Validators wait for transactions before starting a height.
+    pub wait_for_txs: bool,
+    /// Each validator's clients submit a transaction this often.
+    pub client_period_ms: u64,
 }
 
 pub(crate) fn keys(n: usize) -> Vec<SigningKey> {
@@ -62,6 +66,9 @@ pub(crate) fn validator_set(setup: &Setup, keys: &[SigningKey]) -> ValidatorSet 
     }
 }
 
+/// The default client period: every validator's clients keep it busy.
+pub(crate) const BUSY_CLIENTS_MS: u64 = 20;
+
 pub(crate) fn config() -> EngineConfig {
     let mut c = EngineConfig {
         tx_valid,
@@ -82,7 +89,10 @@ pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, Val
     let keys = keys(setup.validators);
     let set = validator_set(setup, &keys);
     let n_pids = (setup.validators + setup.twins.len()) as u32;
-    let cfg = config();
+    let cfg = EngineConfig {
+        wait_for_txs: setup.wait_for_txs,
+        ..config()
+    };
     let mut procs = Vec::new();
     let roles = (0..setup.validators).chain(setup.twins.iter().copied());
     for (pid, v) in roles.enumerate() {
@@ -104,6 +114,7 @@ pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, Val
             twin,
         );
         node.skip_signatures = setup.variant == Variant::SkipSignatures;
+        node.client_period_ms = setup.client_period_ms;
         procs.push(node);
     }
     (Sim::new(seed, procs, faults), set)
@@ -312,7 +323,15 @@ pub(crate) fn mixed_setup(seed: u64) -> Setup {
         amnesia: vec![],
         variant: Variant::Correct,
         declared_f: f as u64,
+        wait_for_txs: false,
+        client_period_ms: BUSY_CLIENTS_MS,
     };
+    // Drawn from their own stream, so the draws above stay as they were.
+    let mut idle = SimRng::new(seed ^ 0x1D1E);
+    if idle.below(2) == 0 {
+        setup.wait_for_txs = true;
+        setup.client_period_ms = [BUSY_CLIENTS_MS, 150, 400][idle.below(3) as usize];
+    }
     let mut culprits: Vec<usize> = (0..validators).collect();
     rng.shuffle(&mut culprits);
     for &v in &culprits[..f] {

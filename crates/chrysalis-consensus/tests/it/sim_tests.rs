@@ -1,9 +1,11 @@
 //! The seed suites: the correct engine under every fault, the broken
 //! variants caught, replay determinism.
 
-use crate::node::Byzantine;
-use crate::scenario::{Setup, Variant, mixed_setup, run};
-use chrysalis_consensus::ValidatorIndex;
+use crate::checker::Checker;
+use crate::node::{Byzantine, Node};
+use crate::scenario::{BUSY_CLIENTS_MS, Setup, Variant, build, mixed_setup, run};
+use chrysalis_consensus::{Message, Tx, ValidatorIndex};
+use chrysalis_sim::{Faults, Pid, Sim};
 
 /// Seeds per suite: `CHRYSALIS_SOAK_SEEDS` (total over the four mixed
 /// suites) or 1,000 by default.
@@ -85,6 +87,8 @@ fn double_voters_are_accused_and_only_they() {
         amnesia: vec![],
         variant: Variant::Correct,
         declared_f: 1,
+        wait_for_txs: false,
+        client_period_ms: BUSY_CLIENTS_MS,
     };
     let mut accused_somewhere = false;
     for seed in 0..5 {
@@ -119,5 +123,92 @@ fn replay_one_seed() {
     });
     if let Err(e) = result {
         panic!("{e}\n  setup: {setup:?}");
+    }
+}
+
+/// With `wait_for_txs`, idle validators decide nothing; one client
+/// transaction at one validator (forwarded to the others) is decided by
+/// every validator, after which they are idle again; a transaction a peer
+/// forwarded to a single validator wakes the whole set too. Lossy,
+/// reordering network throughout.
+#[test]
+fn idle_validators_decide_only_when_transactions_wait() {
+    let setup = Setup {
+        validators: 4,
+        twins: vec![],
+        byzantine: vec![],
+        amnesia: vec![],
+        variant: Variant::Correct,
+        declared_f: 1,
+        wait_for_txs: true,
+        client_period_ms: 0,
+    };
+    let faults = Faults {
+        loss: 0.05,
+        duplicate: 0.05,
+        min_delay_ms: 1,
+        max_delay_ms: 20,
+    };
+    for seed in 0..20u64 {
+        let (mut sim, set) = build(seed, &setup, faults);
+        let client = Pid(seed as u32 % 4);
+        sim.crash(client);
+        let node = sim.process_mut(client);
+        node.client_period_ms = 2_000;
+        node.client_max = 1;
+        sim.restart(client);
+        let mut checker = Checker::new(set, 4);
+        let heights = |sim: &Sim<Node>| -> Vec<u64> {
+            sim.pids().map(|p| sim.process(p).height().0).collect()
+        };
+        let expect = |sim: &Sim<Node>, want: u64, what: &str| {
+            let got = heights(sim);
+            if got.iter().any(|h| *h != want) {
+                panic!(
+                    "{}",
+                    sim.failure(format!("{what}: heights {got:?}, want {want}"))
+                );
+            }
+        };
+        sim.run_until(1_900, |s| checker.check(s))
+            .unwrap_or_else(|e| panic!("{e}"));
+        expect(&sim, 0, "decided while idle");
+        sim.run_until(6_000, |s| checker.check(s))
+            .unwrap_or_else(|e| panic!("{e}"));
+        expect(&sim, 1, "one transaction, one height");
+        let one_tx = sim.pids().all(|p| {
+            let d = &sim.process(p).decided;
+            d.last()
+                .is_some_and(|(_, _, block, _)| block.txs.len() == 1)
+        });
+        assert!(
+            one_tx,
+            "seed={seed}: the height did not carry the transaction"
+        );
+        // Known to one validator only (forwarded transactions are not
+        // forwarded again): its votes wake the others. A woken proposer
+        // with an empty pool may decide an empty height first.
+        let (from, to) = (Pid((seed as u32 + 1) % 4), Pid((seed as u32 + 2) % 4));
+        let tx = Tx(vec![0x01, 0x77, 0x77]);
+        sim.inject(from, to, Message::Txs(vec![tx.clone()]));
+        sim.run_until(10_000, |s| checker.check(s))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let settled = heights(&sim);
+        let everywhere = sim.pids().all(|p| {
+            let d = &sim.process(p).decided;
+            d.iter().any(|(_, _, block, _)| block.txs.contains(&tx))
+        });
+        if !everywhere || settled[0] < 2 {
+            panic!(
+                "{}",
+                sim.failure(format!(
+                    "the forwarded transaction was not decided everywhere: heights {settled:?}"
+                ))
+            );
+        }
+        expect(&sim, settled[0], "heights differ after settling");
+        sim.run_until(13_000, |s| checker.check(s))
+            .unwrap_or_else(|e| panic!("{e}"));
+        expect(&sim, settled[0], "decided again with nothing to decide");
     }
 }

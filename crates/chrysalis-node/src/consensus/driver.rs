@@ -180,7 +180,9 @@ impl Driver {
         mut inbox: mpsc::Receiver<Incoming>,
         mut stopped: watch::Receiver<bool>,
     ) {
-        let outs = self.engine.start();
+        let mut outs = self.engine.start();
+        // Transactions still pending from before a restart go out again.
+        outs.extend(self.engine.handle(Input::Submitted));
         if let Err(err) = self.carry_out(outs) {
             tracing::error!(%err, "consensus stopped: the disk failed");
             return;
@@ -265,6 +267,8 @@ impl Driver {
                     return Vec::new();
                 }
                 let _ = reply.send((accepted, total - accepted));
+                // Forward them to the other validators; start an idle height.
+                return self.engine.handle(Input::Submitted);
             }
             Command::Log(from, limit, reply) => {
                 let _ = reply.send(self.page(from, limit));
@@ -294,12 +298,7 @@ impl Driver {
     }
 
     fn status(&self) -> ConsensusStatus {
-        let describe = self.engine.describe();
-        let step = describe
-            .split_whitespace()
-            .nth(2)
-            .unwrap_or("")
-            .to_lowercase();
+        let step = self.engine.step_name().to_owned();
         let machine = self.log.machine();
         ConsensusStatus {
             engine: "tendermint",

@@ -79,6 +79,11 @@ impl Validator {
         out
     }
 
+    fn status(&self) -> chrysalis_node::consensus::ConsensusStatus {
+        let c = self.node.as_ref().unwrap().handle.consensus().unwrap();
+        self.rt.block_on(c.status()).unwrap()
+    }
+
     fn stop(&mut self) {
         if let Some(node) = self.node.take() {
             self.rt.block_on(node.shutdown());
@@ -138,6 +143,12 @@ fn four_validators_agree_and_a_restarted_one_catches_up() {
     let mut want: Vec<Vec<u8>> = sent.iter().map(|t| t.as_bytes().to_vec()).collect();
     want.sort();
     assert_eq!(txs, want, "every tx exactly once");
+    // Nothing left to decide: every validator waits idle at the same
+    // height instead of deciding empty blocks.
+    eventually("every validator idle at one height", || {
+        let status: Vec<_> = nodes.iter().map(Validator::status).collect();
+        status.iter().all(|s| s.step == "idle" && s.height == status[0].height)
+    });
     for n in &mut nodes {
         n.stop();
     }
