@@ -1,0 +1,337 @@
+//! openraft's state machine over any [`chrysalis_consensus::StateMachine`]:
+//! committed application entries are applied in log order as blocks of
+//! consecutive heights (so a [`chrysalis_consensus::StateMachine`] sees the
+//! same calls under either engine), stored as block records, and the
+//! machine's `snapshot()`/`restore()` with the height, the last applied log
+//! id and the membership form openraft's snapshots.
+//!
+//! The applied state (last applied log id, membership, height, the
+//! machine's snapshot bytes) is stored with every applied batch, in the
+//! same transaction as its blocks; that transaction is not flushed (raft
+//! re-applies committed entries from the durable log after a crash).
+
+use crate::types::{
+    Block, Entry, LogId, RecordError, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    decode, encode, hex_bytes,
+};
+use chrysalis_consensus::{Height, StateMachine, Tx};
+use chrysalis_store::node_store::{NodeStore, NodeStoreError};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::watch;
+
+const APPLIED: &str = "applied";
+const SNAPSHOT: &str = "snapshot";
+
+/// Why the state machine could not be read, written or restored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateMachineError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] NodeStoreError),
+    /// A stored record does not decode.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The machine refused a stored or received snapshot.
+    #[error("the state machine refused a snapshot: {0}")]
+    Restore(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The applied state, as stored.
+#[derive(Serialize, Deserialize)]
+struct AppliedRecord {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    height: u64,
+    #[serde(with = "hex_bytes")]
+    state: Vec<u8>,
+}
+
+/// A snapshot's data: the height and the machine's bytes.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    height: u64,
+    #[serde(with = "hex_bytes")]
+    state: Vec<u8>,
+}
+
+/// The current snapshot, as stored.
+#[derive(Serialize, Deserialize)]
+struct SnapshotRecord {
+    meta: SnapshotMeta,
+    #[serde(with = "hex_bytes")]
+    data: Vec<u8>,
+}
+
+/// Each entry's reply, the encoded new blocks by height, the encoded
+/// applied state.
+type Applying = (Vec<u64>, Vec<(u64, Vec<u8>)>, Vec<u8>);
+
+/// What has been applied: the machine and where it stands.
+#[derive(Debug)]
+pub struct Applied<M> {
+    /// The replicated state machine.
+    pub machine: M,
+    /// The last log entry applied.
+    pub last_applied: Option<LogId>,
+    /// The membership in force.
+    pub membership: StoredMembership,
+    /// Blocks applied (the last block's height).
+    pub height: u64,
+    /// The last block applied, if it was applied in this run or stored.
+    pub last_block: Option<Block>,
+}
+
+/// The state machine of one node. Clones share it (the snapshot builder is
+/// a clone).
+#[derive(Debug)]
+pub struct StateMachineStore<M> {
+    store: Arc<NodeStore>,
+    shared: Arc<Mutex<Applied<M>>>,
+    height: Arc<watch::Sender<u64>>,
+}
+
+impl<M> Clone for StateMachineStore<M> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            shared: self.shared.clone(),
+            height: self.height.clone(),
+        }
+    }
+}
+
+fn restore<M: StateMachine>(machine: &mut M, state: &[u8]) -> Result<(), StateMachineError>
+where
+    M::Error: Send + Sync + 'static,
+{
+    machine
+        .restore(state)
+        .map_err(|e| StateMachineError::Restore(Box::new(e)))
+}
+
+fn sm_err(e: impl Into<StateMachineError>) -> StorageError {
+    StorageIOError::read_state_machine(&e.into()).into()
+}
+
+impl<M> StateMachineStore<M>
+where
+    M: StateMachine + Send + Sync + 'static,
+    M::Error: Send + Sync + 'static,
+{
+    /// The state machine kept in `store`, starting from `machine` (its
+    /// state is replaced by the stored one, if any).
+    pub fn open(store: Arc<NodeStore>, machine: M) -> Result<Self, StateMachineError> {
+        let mut applied = Applied {
+            machine,
+            last_applied: None,
+            membership: StoredMembership::default(),
+            height: 0,
+            last_block: None,
+        };
+        if let Some(bytes) = store.raft_meta(APPLIED)? {
+            let record: AppliedRecord = decode("applied state", &bytes)?;
+            restore(&mut applied.machine, &record.state)?;
+            applied.last_applied = record.last_applied;
+            applied.membership = record.membership;
+            applied.height = record.height;
+            if let Some((_, bytes)) = store.raft_blocks(record.height, 1)?.first() {
+                applied.last_block = Some(decode("block", bytes)?);
+            }
+        }
+        let (height, _) = watch::channel(applied.height);
+        Ok(Self {
+            store,
+            shared: Arc::new(Mutex::new(applied)),
+            height: Arc::new(height),
+        })
+    }
+
+    /// The applied state (locked while the guard lives: keep it short).
+    pub fn applied(&self) -> MutexGuard<'_, Applied<M>> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The height of the last applied block, as it changes.
+    pub fn height(&self) -> watch::Receiver<u64> {
+        self.height.subscribe()
+    }
+
+    /// Up to `limit` stored blocks from height `from` on.
+    pub fn blocks(&self, from: u64, limit: usize) -> Result<Vec<Block>, StateMachineError> {
+        let rows = self.store.raft_blocks(from, limit)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (_, bytes) in rows {
+            out.push(decode("block", &bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// Applies entries in order; returns each one's reply (the height the
+    /// chain has after it) and the encoded blocks and applied state to store.
+    fn apply_entries(&self, entries: Vec<Entry>) -> Applying {
+        let mut guard = self.applied();
+        let applied = &mut *guard;
+        let mut replies = Vec::with_capacity(entries.len());
+        let mut blocks = Vec::new();
+        for entry in entries {
+            let log_id = entry.log_id;
+            match &entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(batch) => {
+                    applied.height += 1;
+                    let txs: Vec<Tx> = batch.0.iter().map(|t| Tx(t.clone())).collect();
+                    applied.machine.apply(Height(applied.height), &txs);
+                    let block = Block {
+                        height: applied.height,
+                        index: log_id.index,
+                        term: log_id.leader_id.term,
+                        leader: log_id.leader_id.node_id,
+                        hash: blake3::hash(&encode(&entry)).as_bytes().to_vec(),
+                        txs: batch.0.clone(),
+                    };
+                    blocks.push((block.height, encode(&block)));
+                    applied.last_block = Some(block);
+                }
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(log_id), m.clone());
+                }
+            }
+            applied.last_applied = Some(log_id);
+            replies.push(applied.height);
+        }
+        let record = AppliedRecord {
+            last_applied: applied.last_applied,
+            membership: applied.membership.clone(),
+            height: applied.height,
+            state: applied.machine.snapshot(),
+        };
+        (replies, blocks, encode(&record))
+    }
+}
+
+impl<M> RaftSnapshotBuilder<TypeConfig> for StateMachineStore<M>
+where
+    M: StateMachine + Send + Sync + 'static,
+    M::Error: Send + Sync + 'static,
+{
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (meta, data) = {
+            let applied = self.applied();
+            let body = SnapshotBody {
+                height: applied.height,
+                state: applied.machine.snapshot(),
+            };
+            let last = applied.last_applied;
+            let meta = SnapshotMeta {
+                last_log_id: last,
+                last_membership: applied.membership.clone(),
+                snapshot_id: format!(
+                    "{}-{}-{}",
+                    last.map_or(0, |l| l.leader_id.term),
+                    last.map_or(0, |l| l.index),
+                    applied.height
+                ),
+            };
+            (meta, encode(&body))
+        };
+        let record = SnapshotRecord {
+            meta: meta.clone(),
+            data: data.clone(),
+        };
+        self.store
+            .put_raft_meta(SNAPSHOT, &encode(&record))
+            .map_err(|e| StorageIOError::write_snapshot(None, &StateMachineError::from(e)))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl<M> RaftStateMachine<TypeConfig> for StateMachineStore<M>
+where
+    M: StateMachine + Send + Sync + 'static,
+    M::Error: Send + Sync + 'static,
+{
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = self.applied();
+        Ok((applied.last_applied, applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<u64>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let (replies, blocks, record) = self.apply_entries(entries.into_iter().collect());
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.raft_apply(&blocks, APPLIED, &record))
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?
+            .map_err(|e| StorageIOError::write_state_machine(&StateMachineError::from(e)))?;
+        let height = self.applied().height;
+        self.height.send_replace(height);
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let data = snapshot.into_inner();
+        let body: SnapshotBody = decode("snapshot", &data).map_err(sm_err)?;
+        let record = {
+            let mut applied = self.applied();
+            restore(&mut applied.machine, &body.state).map_err(sm_err)?;
+            applied.height = body.height;
+            applied.last_applied = meta.last_log_id;
+            applied.membership = meta.last_membership.clone();
+            applied.last_block = None;
+            AppliedRecord {
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+                height: body.height,
+                state: body.state,
+            }
+        };
+        let snap = SnapshotRecord {
+            meta: meta.clone(),
+            data,
+        };
+        self.store
+            .raft_install(
+                body.height.saturating_add(1),
+                &[(APPLIED, &encode(&record)), (SNAPSHOT, &encode(&snap))],
+            )
+            .map_err(|e| StorageIOError::write_snapshot(None, &StateMachineError::from(e)))?;
+        self.height.send_replace(body.height);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let Some(bytes) = self.store.raft_meta(SNAPSHOT).map_err(sm_err)? else {
+            return Ok(None);
+        };
+        let record: SnapshotRecord = decode("snapshot record", &bytes).map_err(sm_err)?;
+        Ok(Some(Snapshot {
+            meta: record.meta,
+            snapshot: Box::new(Cursor::new(record.data)),
+        }))
+    }
+}
