@@ -276,6 +276,9 @@ impl Driver {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Command::Evidence(reply) => {
+                let _ = reply.send(super::evidence::views(&self.engine, &self.validators));
+            }
         }
         Vec::new()
     }

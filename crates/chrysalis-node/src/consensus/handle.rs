@@ -36,6 +36,36 @@ pub struct BlockView {
     pub txs: Vec<Vec<u8>>,
 }
 
+/// One of two conflicting messages a validator signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedView {
+    /// The block it names; `None` for a nil vote.
+    pub value: Option<[u8; 32]>,
+    /// The signed message in its canonical encoding (a `SignedVote` or a
+    /// `SignedProposal`): anyone holding the validator's key can check it.
+    pub encoding: Vec<u8>,
+}
+
+/// Proof that one validator signed two conflicting messages for one
+/// (height, round, step): enough to convict it without trusting this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceView {
+    /// `prevote`, `precommit` or `proposal`.
+    pub step: &'static str,
+    /// The validator's index.
+    pub validator: u16,
+    /// Its node id.
+    pub node: Option<NodeId>,
+    /// The height.
+    pub height: u64,
+    /// The round.
+    pub round: u32,
+    /// The message seen first.
+    pub first: SignedView,
+    /// The conflicting message seen later.
+    pub second: SignedView,
+}
+
 /// Where consensus stands.
 #[derive(Debug, Clone)]
 pub struct ConsensusStatus {
@@ -73,6 +103,9 @@ pub(crate) enum Command {
     Log(u64, usize, oneshot::Sender<Vec<BlockView>>),
     /// Where consensus stands.
     Status(oneshot::Sender<ConsensusStatus>),
+    /// Double-signing evidence gathered here (an engine without Byzantine
+    /// accountability answers an empty list).
+    Evidence(oneshot::Sender<Vec<EvidenceView>>),
 }
 
 /// The way into the consensus task: cheap to clone.
@@ -129,6 +162,11 @@ impl ConsensusHandle {
     /// Where consensus stands.
     pub async fn status(&self) -> Result<ConsensusStatus, ProposeError> {
         self.ask(Command::Status).await
+    }
+
+    /// The double-signing evidence gathered here.
+    pub async fn evidence(&self) -> Result<Vec<EvidenceView>, ProposeError> {
+        self.ask(Command::Evidence).await
     }
 
     /// Waits until at least `count` transactions have been applied here

@@ -22,10 +22,13 @@
 
 mod disk;
 mod driver;
+mod evidence;
 mod handle;
 mod state;
 
 pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk};
 pub(crate) use driver::{ConsensusError, start};
-pub use handle::{BlockView, ConsensusHandle, ConsensusStatus, MAX_LOG_PAGE, ProposeError};
+pub use handle::{
+    BlockView, ConsensusHandle, ConsensusStatus, EvidenceView, MAX_LOG_PAGE, ProposeError, SignedView,
+};
 pub use state::{ConsensusMetrics, TxChain};

@@ -2,7 +2,7 @@
 //! log, and read where consensus stands.
 
 use super::error::ApiError;
-use crate::consensus::{BlockView, ConsensusHandle, MAX_LOG_PAGE, ProposeError};
+use crate::consensus::{BlockView, ConsensusHandle, MAX_LOG_PAGE, ProposeError, SignedView};
 use crate::service::NodeHandle;
 use axum::Json;
 use axum::extract::State;
@@ -133,6 +133,27 @@ pub(super) async fn status(State(node): State<NodeHandle>) -> Result<Response, A
         "mempool": s.mempool,
         "applied_txs": s.applied_txs,
         "state_head": hex::encode(s.state_head),
+    });
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+fn signed_json(s: &SignedView) -> Value {
+    json!({"value": s.value.map(hex::encode), "encoding": hex::encode(&s.encoding)})
+}
+
+/// `GET /v1/consensus/evidence`.
+pub(super) async fn evidence(State(node): State<NodeHandle>) -> Result<Response, ApiError> {
+    let records = handle(&node)?.evidence().await?;
+    let body = json!({
+        "evidence": records.iter().map(|e| json!({
+            "step": e.step,
+            "validator": e.validator,
+            "node": e.node.map(|n| n.to_string()),
+            "height": e.height,
+            "round": e.round,
+            "first": signed_json(&e.first),
+            "second": signed_json(&e.second),
+        })).collect::<Vec<_>>(),
     });
     Ok((StatusCode::OK, Json(body)).into_response())
 }

@@ -41,6 +41,7 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/v1/consensus/propose"),
     (Method::GET, "/v1/consensus/log"),
     (Method::GET, "/v1/consensus/status"),
+    (Method::GET, "/v1/consensus/evidence"),
 ];
 
 /// The API's router over `node`, refusing bodies over `max_body_bytes`.
@@ -61,6 +62,7 @@ pub fn router(node: NodeHandle, max_body_bytes: usize) -> Router {
         .route("/v1/consensus/propose", post(consensus::propose))
         .route("/v1/consensus/log", get(consensus::log))
         .route("/v1/consensus/status", get(consensus::status))
+        .route("/v1/consensus/evidence", get(consensus::evidence))
         .route_layer(middleware::from_fn_with_state(node.clone(), require_token))
         .route("/health", get(api::health))
         .route_layer(middleware::from_fn_with_state(node.clone(), count_request))

@@ -145,6 +145,17 @@ fn schemas() -> Value {
             "evidence": {"type": "integer"}, "mempool": {"type": "integer"},
             "applied_txs": {"type": "integer"}, "state_head": hex_id(64),
         }), &["engine", "height", "round", "step", "validators", "evidence"]),
+        "Signed": obj(json!({
+            "value": {"type": "string", "nullable": true, "description": "The block hash it names; null for a nil vote."},
+            "encoding": {"type": "string", "description": "The signed vote or proposal in its canonical encoding, hex."},
+        }), &["value", "encoding"]),
+        "Evidence": obj(json!({
+            "step": {"type": "string", "enum": ["prevote", "precommit", "proposal"]},
+            "validator": {"type": "integer"}, "node": hex_id(64),
+            "height": {"type": "integer"}, "round": {"type": "integer"},
+            "first": reference("Signed"), "second": reference("Signed"),
+        }), &["step", "validator", "height", "round", "first", "second"]),
+        "EvidenceList": obj(json!({"evidence": {"type": "array", "items": reference("Evidence")}}), &["evidence"]),
         "Digest": obj(json!({"digest": hex_id(64), "agents": {"type": "integer"}}), &["digest", "agents"]),
         "GossipStats": obj(json!({
             "rounds": {"type": "integer"}, "frames_sent": {"type": "integer"},
@@ -272,6 +283,10 @@ fn paths() -> Value {
         "/v1/consensus/status": {
             "get": op("consensusStatus", "Height, round, step, validators, last decision, evidence count.",
                 ("200", "ConsensusStatus"), &[("503", "`consensus_off`.")], None, None),
+        },
+        "/v1/consensus/evidence": {
+            "get": op("consensusEvidence", "Double-signing evidence this node has seen: both conflicting signed messages, canonically encoded, so a client can verify them against the validator's key.",
+                ("200", "EvidenceList"), &[("503", "`consensus_off`.")], None, None),
         },
     })
 }

@@ -149,6 +149,11 @@ fn four_validators_agree_and_a_restarted_one_catches_up() {
         let status: Vec<_> = nodes.iter().map(Validator::status).collect();
         status.iter().all(|s| s.step == "idle" && s.height == status[0].height)
     });
+    // Honest validators: nobody was caught double-signing.
+    for n in &nodes {
+        let c = n.node.as_ref().unwrap().handle.consensus().unwrap();
+        assert_eq!(n.rt.block_on(c.evidence()).unwrap(), vec![]);
+    }
     for n in &mut nodes {
         n.stop();
     }
@@ -165,6 +170,8 @@ fn consensus_routes_answer_503_when_off() {
     assert_eq!(r.status, 503);
     assert_eq!(r.error_code().as_deref(), Some("consensus_off"));
     let r = client.get("/v1/consensus/status").unwrap();
+    assert_eq!(r.status, 503);
+    let r = client.get("/v1/consensus/evidence").unwrap();
     assert_eq!(r.status, 503);
     node.stop();
 }

@@ -140,12 +140,15 @@ pub(super) fn agree(show: &mut Show, cluster: &Cluster) -> Result<()> {
     });
     show.check(once, "each certification is in the log exactly once", "");
     let status: Value = clients[0].get("/v1/consensus/status")?.json();
+    let step = match status["step"].as_str() {
+        Some("idle") => "idle, waiting for transactions".to_owned(),
+        other => format!("round {} · {}", status["round"], other.unwrap_or("?")),
+    };
     show.fact(
         "status",
         format!(
-            "height {} · round {} · {} validators · evidence of double-signing: {}",
+            "height {} · {step} · {} validators · evidence of double-signing: {}",
             status["height"],
-            status["round"],
             status["validators"].as_array().map_or(0, Vec::len),
             status["evidence"]
         ),
