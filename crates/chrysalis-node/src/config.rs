@@ -18,9 +18,15 @@
 //! | `max_body_bytes` | `CHRYSALIS_MAX_BODY_BYTES` | 65536 |
 //! | `validators` | `CHRYSALIS_VALIDATORS` (comma-separated `NODEID@IP:PORT`) | none: consensus off |
 //! | `consensus_commit_wait_ms` | `CHRYSALIS_CONSENSUS_COMMIT_WAIT_MS` | 20: the pause after a decision before the next proposal (batching) |
+//! | `consensus_engine` | `CHRYSALIS_CONSENSUS_ENGINE` (`tendermint`/`raft`) | `tendermint` |
 //!
 //! A validator is `<hex node id>@<QUIC address>`; every validator lists the
 //! same set in the same order. The node's consensus key is its node key.
+//!
+//! `consensus_engine` picks how the validators agree: `tendermint`
+//! tolerates Byzantine validators (fewer than a third); `raft` tolerates
+//! only crashes (fewer than half), and the same validators list is its
+//! membership. Every validator must run the same engine.
 
 use chrysalis_types::NodeId;
 use serde::Deserialize;
@@ -93,6 +99,50 @@ pub struct NodeConfig {
     pub validators: Vec<ValidatorAddr>,
     /// After a decision, the next proposer waits this long (batching).
     pub consensus_commit_wait_ms: u64,
+    /// Which consensus engine the validators run.
+    pub consensus_engine: ConsensusEngine,
+}
+
+/// The consensus engine a node runs (every validator runs the same).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsensusEngine {
+    /// Tendermint: tolerates Byzantine validators (fewer than a third).
+    #[default]
+    Tendermint,
+    /// Raft (openraft): tolerates crashed validators (fewer than half).
+    Raft,
+}
+
+impl ConsensusEngine {
+    /// Its name in configuration: `tendermint` or `raft`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsensusEngine::Tendermint => "tendermint",
+            ConsensusEngine::Raft => "raft",
+        }
+    }
+}
+
+impl std::str::FromStr for ConsensusEngine {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.trim() {
+            "tendermint" => Ok(ConsensusEngine::Tendermint),
+            "raft" => Ok(ConsensusEngine::Raft),
+            _ => Err(ConfigError::BadValue {
+                key: "consensus_engine".to_owned(),
+                value: s.to_owned(),
+                expected: "tendermint or raft",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for ConsensusEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A consensus validator: its node id (its Ed25519 key) and where its
@@ -144,6 +194,7 @@ impl Default for NodeConfig {
             max_body_bytes: 64 * 1024,
             validators: Vec::new(),
             consensus_commit_wait_ms: 20,
+            consensus_engine: ConsensusEngine::Tendermint,
         }
     }
 }
@@ -169,6 +220,8 @@ pub struct ConfigOverrides {
     pub log_json: bool,
     /// `--validator`, appended to the configured validators.
     pub validators: Vec<ValidatorAddr>,
+    /// `--consensus-engine`.
+    pub consensus_engine: Option<ConsensusEngine>,
 }
 
 /// The TOML file's shape: every key optional.
@@ -192,6 +245,7 @@ struct FileConfig {
     #[serde(default)]
     validators: Vec<String>,
     consensus_commit_wait_ms: Option<u64>,
+    consensus_engine: Option<String>,
 }
 
 impl NodeConfig {
@@ -265,6 +319,9 @@ impl NodeConfig {
         if let Some(ms) = file.consensus_commit_wait_ms {
             self.consensus_commit_wait_ms = ms;
         }
+        if let Some(engine) = file.consensus_engine {
+            self.consensus_engine = engine.parse()?;
+        }
         Ok(())
     }
 
@@ -307,6 +364,13 @@ impl NodeConfig {
             "CHRYSALIS_CONSENSUS_COMMIT_WAIT_MS" => {
                 self.consensus_commit_wait_ms = parse_num(key, value, "milliseconds")?;
             }
+            "CHRYSALIS_CONSENSUS_ENGINE" => {
+                self.consensus_engine = value.parse().map_err(|_| ConfigError::BadValue {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                    expected: "tendermint or raft",
+                })?;
+            }
             _ => {}
         }
         Ok(())
@@ -332,6 +396,9 @@ impl NodeConfig {
             self.log_level.clone_from(level);
         }
         self.log_json |= o.log_json;
+        if let Some(engine) = o.consensus_engine {
+            self.consensus_engine = engine;
+        }
     }
 
     fn read_allow_file(&mut self, path: &Path) -> Result<(), ConfigError> {
@@ -478,6 +545,41 @@ mod tests {
                 NodeConfig::load(None, vars(&[("CHRYSALIS_VALIDATORS", bad)]), &none).unwrap_err();
             assert!(err.to_string().contains("NODEID@IP:PORT"), "{err}");
         }
+    }
+
+    #[test]
+    fn consensus_engine_is_tendermint_unless_set_and_bad_names_are_refused() {
+        let none = ConfigOverrides::default();
+        let c = NodeConfig::load(None, vars(&[]), &none).unwrap();
+        assert_eq!(c.consensus_engine, ConsensusEngine::Tendermint);
+        let env = vars(&[("CHRYSALIS_CONSENSUS_ENGINE", "raft")]);
+        let c = NodeConfig::load(None, env, &none).unwrap();
+        assert_eq!(c.consensus_engine, ConsensusEngine::Raft);
+        let flags = ConfigOverrides {
+            consensus_engine: Some(ConsensusEngine::Tendermint),
+            ..ConfigOverrides::default()
+        };
+        let env = vars(&[("CHRYSALIS_CONSENSUS_ENGINE", "raft")]);
+        let c = NodeConfig::load(None, env, &flags).unwrap();
+        assert_eq!(c.consensus_engine, ConsensusEngine::Tendermint, "flags win");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "consensus_engine = \"raft\"\n").unwrap();
+        let c = NodeConfig::load(Some(&path), vars(&[]), &none).unwrap();
+        assert_eq!(c.consensus_engine, ConsensusEngine::Raft);
+        std::fs::write(&path, "consensus_engine = \"paxos\"\n").unwrap();
+        let err = NodeConfig::load(Some(&path), vars(&[]), &none).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadValue { key, expected, .. }
+                if key == "consensus_engine" && *expected == "tendermint or raft"),
+            "{err}"
+        );
+        let env = vars(&[("CHRYSALIS_CONSENSUS_ENGINE", "Raft!")]);
+        let err = NodeConfig::load(None, env, &none).unwrap_err();
+        assert!(
+            err.to_string().contains("CHRYSALIS_CONSENSUS_ENGINE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,14 +3,14 @@
 //! listener, and spawns the event loop (`event_loop.rs`); a [`NodeHandle`]
 //! sends it commands.
 
-use crate::config::NodeConfig;
-use crate::consensus::{self, ConsensusDisk, ConsensusError, ConsensusHandle, MemDisk};
+use crate::config::{ConsensusEngine, NodeConfig};
+use crate::consensus::{self, ConsensusDisk, ConsensusError, ConsensusHandle, MemDisk, NodeDisk};
 use crate::core::{ConflictView, CoreError, Digest, NodeCore, Settlement};
 use crate::event_loop::{EventLoop, SWIM_BUMP, peer_addr};
 use crate::http;
 use crate::identity::NodeIdentity;
 use crate::metrics::Metrics;
-use crate::store::{StateStore, StoreError};
+use crate::store::{NodeStore, StateStore, StoreError};
 use chrysalis_consensus::{EngineConfig, MempoolConfig};
 use chrysalis_crdt::AgentState;
 use chrysalis_crypto::secret::Secret;
@@ -53,6 +53,13 @@ pub enum NodeError {
     /// Consensus could not start.
     #[error("could not start consensus: {0}")]
     Consensus(#[from] ConsensusError),
+    /// The raft engine could not start.
+    #[error("could not start raft consensus: {0}")]
+    Raft(#[from] chrysalis_raft::StartError),
+    /// The raft engine was asked for without a node database to keep its
+    /// log in (start the node with [`Node::start_on_store`]).
+    #[error("consensus_engine = raft needs the node database: start with Node::start_on_store")]
+    RaftNeedsStore,
     /// A stored agent state does not decode.
     #[error("stored state of agent {agent} is corrupt: {source}")]
     CorruptState {
@@ -268,12 +275,46 @@ impl Node {
 
     /// [`Node::start`], with consensus state (WAL, decided blocks) on
     /// `disk`: a [`crate::consensus::NodeDisk`] makes it survive restarts.
+    /// Tendermint only: the raft engine needs [`Node::start_on_store`].
     pub async fn start_with_consensus(
         config: &NodeConfig,
         identity: &NodeIdentity,
         store: Box<dyn StateStore>,
         disk: Box<dyn ConsensusDisk>,
     ) -> Result<Self, NodeError> {
+        Self::start_engine(config, identity, store, EngineStore::Tendermint(disk)).await
+    }
+
+    /// [`Node::start`] with everything durable in the node database
+    /// `store`: agent states, and the state of the consensus engine the
+    /// configuration names (Tendermint's WAL and decided blocks through a
+    /// [`NodeDisk`], or raft's log and state machine).
+    pub async fn start_on_store(
+        config: &NodeConfig,
+        identity: &NodeIdentity,
+        store: Arc<NodeStore>,
+    ) -> Result<Self, NodeError> {
+        let engine = match config.consensus_engine {
+            ConsensusEngine::Tendermint => {
+                EngineStore::Tendermint(Box::new(NodeDisk::new(store.clone())))
+            }
+            ConsensusEngine::Raft => EngineStore::Raft(store.clone()),
+        };
+        Self::start_engine(config, identity, Box::new(store), engine).await
+    }
+
+    async fn start_engine(
+        config: &NodeConfig,
+        identity: &NodeIdentity,
+        store: Box<dyn StateStore>,
+        engine: EngineStore,
+    ) -> Result<Self, NodeError> {
+        if config.consensus_engine == ConsensusEngine::Raft
+            && !config.validators.is_empty()
+            && !matches!(engine, EngineStore::Raft(_))
+        {
+            return Err(NodeError::RaftNeedsStore);
+        }
         let bind_err = |addr| move |source| NodeError::Bind { addr, source };
         let net_err = |source| NodeError::Net {
             addr: config.gossip_listen,
@@ -307,19 +348,32 @@ impl Node {
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        let (consensus, frames) = if config.validators.is_empty() {
-            (None, None)
-        } else {
-            let (handle, frames, task) = consensus::start(
-                *identity.key.to_seed(),
-                config.validators.clone(),
-                engine_config(config),
-                disk,
-                &endpoint,
-                stopped.clone(),
-            )?;
-            tasks.push(task);
-            (Some(handle), Some(frames))
+        let (consensus, frames) = match engine {
+            _ if config.validators.is_empty() => (None, None),
+            EngineStore::Tendermint(disk) => {
+                let (handle, frames, task) = consensus::start(
+                    *identity.key.to_seed(),
+                    config.validators.clone(),
+                    engine_config(config),
+                    disk,
+                    &endpoint,
+                    stopped.clone(),
+                )?;
+                tasks.push(task);
+                (Some(handle), Some(frames))
+            }
+            EngineStore::Raft(db) => {
+                let (handle, frames, task) = consensus::start_raft(
+                    identity.node_id(),
+                    &config.validators,
+                    db,
+                    &endpoint,
+                    stopped.clone(),
+                )
+                .await?;
+                tasks.push(task);
+                (Some(handle), Some(frames))
+            }
         };
         let handle = NodeHandle {
             tx,
@@ -362,6 +416,14 @@ impl Node {
             let _ = task.await;
         }
     }
+}
+
+/// Where the configured consensus engine keeps its state.
+enum EngineStore {
+    /// Tendermint's WAL and decided blocks.
+    Tendermint(Box<dyn ConsensusDisk>),
+    /// Raft's log and state machine, in the node database.
+    Raft(Arc<NodeStore>),
 }
 
 /// The engine's settings on a LAN or loopback: short round timeouts, the

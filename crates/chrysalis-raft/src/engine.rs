@@ -156,7 +156,7 @@ pub struct RaftEngine<M> {
     machine: StateMachineStore<M>,
     me: RaftNodeId,
     config: EngineConfig,
-    serve: JoinHandle<()>,
+    serve: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl<M> std::fmt::Debug for RaftEngine<M> {
@@ -252,7 +252,7 @@ where
             machine: sm,
             me: index,
             config,
-            serve,
+            serve: std::sync::Mutex::new(Some(serve)),
         })
     }
 
@@ -347,13 +347,19 @@ where
         }
     }
 
-    /// Stops raft and the frame router.
-    pub async fn shutdown(self) {
+    /// Stops raft and the frame router (once; later calls do nothing).
+    pub async fn shutdown(&self) {
+        let serve = self
+            .serve
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(serve) = serve else { return };
         if let Err(err) = self.raft.shutdown().await {
             tracing::warn!(%err, "raft did not shut down cleanly");
         }
-        self.serve.abort();
+        serve.abort();
         // The router holds the endpoint: let it go before returning.
-        let _ = self.serve.await;
+        let _ = serve.await;
     }
 }

@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// validator lists the same set in the same order). None: consensus off.
     #[arg(long = "validator", value_name = "NODEID@ADDR")]
     validators: Vec<chrysalis_node::ValidatorAddr>,
+    /// The consensus engine: `tendermint` (Byzantine-tolerant, the
+    /// default) or `raft` (crash-tolerant). Every validator runs the same.
+    #[arg(long, value_name = "ENGINE")]
+    consensus_engine: Option<chrysalis_node::config::ConsensusEngine>,
     /// Log filter, e.g. `info` or `warn,chrysalis_node=debug`.
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
@@ -68,6 +72,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         log_level: args.log.clone(),
         log_json: args.log_json,
         validators: args.validators.clone(),
+        consensus_engine: args.consensus_engine,
     };
     let config = NodeConfig::load(args.config.as_deref(), std::env::vars(), &overrides)?;
     let passphrase = std::env::var("CHRYSALIS_PASSPHRASE")
@@ -88,16 +93,15 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     chrysalis_node::logging::init(&config.log_level, config.log_json)?;
+    // Consensus keeps its state (Tendermint's WAL and decided blocks, or
+    // raft's log) in the same database.
     let store = std::sync::Arc::new(NodeStore::open(&config.data_dir)?);
-    // Consensus keeps its WAL and decided blocks in the same database.
-    let disk = chrysalis_node::consensus::NodeDisk::new(store.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
     runtime.block_on(async {
-        let node =
-            Node::start_with_consensus(&config, &identity, Box::new(store), Box::new(disk)).await?;
+        let node = Node::start_on_store(&config, &identity, store).await?;
         writeln!(out, "http: http://{}", node.http_addr)?;
         writeln!(out, "gossip: {}", node.gossip_addr)?;
         writeln!(out, "ready")?;

@@ -19,11 +19,16 @@
 //!
 //! The node's consensus key is its Ed25519 node key (same seed); the
 //! engine's signatures are domain-separated from every other use.
+//!
+//! With `consensus_engine = "raft"` the validators run the crash-tolerant
+//! engine instead (`raft.rs`, on `chrysalis-raft`): the same commands, the
+//! same [`ConsensusHandle`] and HTTP routes, the same [`TxChain`].
 
 mod disk;
 mod driver;
 mod evidence;
 mod handle;
+mod raft;
 mod state;
 
 pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk};
@@ -31,4 +36,6 @@ pub(crate) use driver::{ConsensusError, start};
 pub use handle::{
     BlockView, ConsensusHandle, ConsensusStatus, EvidenceView, MAX_LOG_PAGE, ProposeError, SignedView,
 };
+pub use raft::{MAX_BATCH_BYTES, MAX_TX_BYTES};
+pub(crate) use raft::start as start_raft;
 pub use state::{ConsensusMetrics, TxChain};

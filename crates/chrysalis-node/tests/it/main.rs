@@ -9,3 +9,4 @@ mod consensus;
 mod harness;
 mod membership;
 mod openapi;
+mod raft;

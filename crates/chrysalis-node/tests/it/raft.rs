@@ -1,0 +1,211 @@
+//! Three validators running the raft engine (`consensus_engine = raft`) in
+//! this process over real QUIC on loopback: proposals sent to a follower
+//! and to the leader through the HTTP API commit, every node's
+//! `/v1/consensus/log` is the same, and status says the engine is raft.
+
+use crate::harness::eventually;
+use chrysalis_node::client::Client;
+use chrysalis_node::config::ConsensusEngine;
+use chrysalis_node::{Node, NodeConfig, NodeIdentity, NodeStore, ValidatorAddr};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+struct RaftNode {
+    rt: tokio::runtime::Runtime,
+    node: Option<Node>,
+    client: Client,
+}
+
+/// `n` distinct loopback UDP addresses free at the time of asking.
+fn free_udp_addrs(n: usize) -> Vec<SocketAddr> {
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
+}
+
+fn start(dir: &Path, listen: SocketAddr, validators: &[ValidatorAddr]) -> RaftNode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = NodeConfig {
+        data_dir: dir.to_path_buf(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        gossip_listen: listen,
+        validators: validators.to_vec(),
+        consensus_engine: ConsensusEngine::Raft,
+        ..NodeConfig::default()
+    };
+    let identity = NodeIdentity::load_or_create(dir, None, 1).unwrap();
+    let store = Arc::new(NodeStore::open(dir).unwrap());
+    let node = rt
+        .block_on(Node::start_on_store(&config, &identity, store))
+        .unwrap();
+    let url = format!("http://{}", node.http_addr);
+    let token = identity.api_token.expose_secret().clone();
+    RaftNode {
+        rt,
+        node: Some(node),
+        client: Client::new(&url, Some(token)).unwrap(),
+    }
+}
+
+impl RaftNode {
+    fn status(&self) -> Value {
+        let r = self.client.get("/v1/consensus/status").unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+
+    fn propose(&self, txs: &[String]) {
+        let r = self
+            .client
+            .post("/v1/consensus/propose", &json!({ "txs": txs }))
+            .unwrap();
+        assert_eq!(r.status, 202, "{}", r.text);
+        assert_eq!(r.json()["accepted"], txs.len(), "{}", r.text);
+    }
+
+    /// Every block, page by page.
+    fn log(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut from = 1;
+        loop {
+            let r = self
+                .client
+                .get(&format!("/v1/consensus/log?from={from}&limit=3"))
+                .unwrap();
+            assert_eq!(r.status, 200, "{}", r.text);
+            let body = r.json();
+            let blocks = body["blocks"].as_array().unwrap().clone();
+            if blocks.is_empty() {
+                return out;
+            }
+            from = body["next"].as_u64().unwrap();
+            out.extend(blocks);
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(node) = self.node.take() {
+            self.rt.block_on(node.shutdown());
+        }
+    }
+}
+
+#[test]
+fn three_raft_validators_commit_through_follower_and_leader() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let validators: Vec<ValidatorAddr> = dirs
+        .iter()
+        .zip(free_udp_addrs(3))
+        .map(|(d, addr)| ValidatorAddr {
+            id: NodeIdentity::load_or_create(d.path(), None, 1)
+                .unwrap()
+                .node_id(),
+            addr,
+        })
+        .collect();
+    let mut nodes: Vec<RaftNode> = dirs
+        .iter()
+        .zip(&validators)
+        .map(|(d, v)| start(d.path(), v.addr, &validators))
+        .collect();
+    let mut leader = 0;
+    eventually("a raft leader", || {
+        match nodes.iter().position(|n| n.status()["step"] == "leader") {
+            Some(i) => {
+                leader = i;
+                true
+            }
+            None => false,
+        }
+    });
+    let follower = (leader + 1) % 3;
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        let via = if i % 2 == 0 { follower } else { leader };
+        let txs = vec![format!("tx-{i}-a"), format!("tx-{i}-b")];
+        // Acknowledged only once committed: the batch is in the log now.
+        nodes[via].propose(&txs);
+        sent.extend(txs);
+    }
+    let committed = nodes[leader].status()["applied_txs"].as_u64().unwrap();
+    assert!(committed >= 12, "acknowledged means committed: {committed}");
+    eventually("every node applied every tx", || {
+        nodes
+            .iter()
+            .all(|n| n.status()["applied_txs"].as_u64() == Some(12))
+    });
+    let logs: Vec<Vec<Value>> = nodes.iter().map(RaftNode::log).collect();
+    assert!(logs.iter().all(|l| *l == logs[0]), "logs differ: {logs:?}");
+    let heights: Vec<u64> = logs[0]
+        .iter()
+        .map(|b| b["height"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        heights,
+        (1..=heights.len() as u64).collect::<Vec<_>>(),
+        "no gaps"
+    );
+    let mut txs: Vec<String> = logs[0]
+        .iter()
+        .flat_map(|b| b["txs"].as_array().unwrap().clone())
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    txs.sort();
+    sent.sort();
+    assert_eq!(txs, sent, "every tx exactly once");
+    let status: Vec<Value> = nodes.iter().map(RaftNode::status).collect();
+    for s in &status {
+        assert_eq!(s["engine"], "raft");
+        assert_eq!(s["state_head"], status[0]["state_head"]);
+        assert_eq!(s["validators"].as_array().unwrap().len(), 3);
+        assert_eq!(s["mempool"], 0);
+        assert_eq!(s["last_decision"]["height"], heights.len());
+    }
+    let steps: Vec<&str> = status.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(
+        steps.iter().filter(|s| **s == "leader").count(),
+        1,
+        "{steps:?}"
+    );
+    let bad = nodes[leader]
+        .client
+        .post("/v1/consensus/propose", &json!({ "txs": [""] }))
+        .unwrap();
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    for n in &mut nodes {
+        n.stop();
+    }
+}
+
+#[test]
+fn raft_without_the_node_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = NodeIdentity::load_or_create(dir.path(), None, 1).unwrap();
+    let config = NodeConfig {
+        data_dir: dir.path().to_path_buf(),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        gossip_listen: "127.0.0.1:0".parse().unwrap(),
+        validators: vec![ValidatorAddr {
+            id: identity.node_id(),
+            addr: "127.0.0.1:1".parse().unwrap(),
+        }],
+        consensus_engine: ConsensusEngine::Raft,
+        ..NodeConfig::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = chrysalis_node::MemoryStore::default();
+    let err = rt
+        .block_on(Node::start(&config, &identity, Box::new(store)))
+        .unwrap_err();
+    assert!(
+        matches!(err, chrysalis_node::NodeError::RaftNeedsStore),
+        "{err}"
+    );
+}
