@@ -10,6 +10,7 @@ mod hash;
 mod keys;
 mod node;
 mod procs;
+mod raft;
 mod vault;
 
 use assert_cmd::Command;
