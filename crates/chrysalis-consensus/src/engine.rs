@@ -237,6 +237,21 @@ pub enum EngineError {
     /// The height to start at is 0; heights begin at 1.
     #[error("heights begin at 1")]
     ZeroHeight,
+    /// The write-ahead log holds a vote this validator cannot have signed
+    /// at this height (another validator's, or another height's): it
+    /// belongs to another node or is damaged, and resuming from it could
+    /// sign a conflicting vote.
+    #[error(
+        "the write-ahead log holds a vote by validator {validator} at height {height}, not this validator's at {expected}"
+    )]
+    ForeignWal {
+        /// The vote's validator index.
+        validator: u16,
+        /// The vote's height.
+        height: u64,
+        /// The height being resumed.
+        expected: u64,
+    },
 }
 
 impl Tendermint {

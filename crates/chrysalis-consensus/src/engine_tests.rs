@@ -254,3 +254,48 @@ fn conflicting_votes_become_evidence() {
     e.handle(Input::Message(PeerId(2), forged));
     assert_eq!(e.evidence().len(), 1);
 }
+
+/// A WAL holding another validator's vote (a data directory moved to
+/// another identity, or damaged) is refused with an error, not a panic.
+#[test]
+fn a_foreign_wal_is_refused() {
+    use crate::engine::EngineError;
+    use crate::wal::WalEntry;
+    let keys = keys();
+    let theirs = Vote {
+        kind: VoteKind::Prevote,
+        height: Height(1),
+        round: Round(0),
+        value: None,
+        validator: ValidatorIndex(1),
+    }
+    .sign(&keys[1]);
+    let entries = [WalEntry::Height(Height(1)), WalEntry::Vote(theirs)];
+    let refused = Tendermint::recover(
+        EngineConfig::default(),
+        set(&keys),
+        keys[0].clone(),
+        Height(1),
+        &entries,
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        EngineError::ForeignWal {
+            validator: 1,
+            height: 1,
+            expected: 1
+        }
+    );
+    // The owner resumes from the same entries.
+    assert!(
+        Tendermint::recover(
+            EngineConfig::default(),
+            set(&keys),
+            keys[1].clone(),
+            Height(1),
+            &entries,
+        )
+        .is_ok()
+    );
+}

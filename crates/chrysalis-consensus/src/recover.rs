@@ -40,12 +40,13 @@ impl Tendermint {
                 }
                 WalEntry::Vote(sv) => {
                     let v = sv.vote;
-                    assert_eq!(v.height, height, "WAL vote of another height");
-                    assert_eq!(
-                        Some(v.validator),
-                        engine.me,
-                        "WAL vote by another validator"
-                    );
+                    if v.height != height || Some(v.validator) != engine.me {
+                        return Err(EngineError::ForeignWal {
+                            validator: v.validator.0,
+                            height: v.height.0,
+                            expected: height.0,
+                        });
+                    }
                     top = top.max(v.round);
                     engine.own_votes.insert((v.round, v.kind), *sv);
                     engine.votes.add(*sv, &engine.set);
