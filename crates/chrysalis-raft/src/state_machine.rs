@@ -335,3 +335,144 @@ where
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Batch, Member};
+    use openraft::{CommittedLeaderId, Membership};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// A machine that records every (height, tx) it applied.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    struct Record(Vec<(u64, Vec<u8>)>);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("bad record snapshot")]
+    struct BadRecord;
+
+    impl StateMachine for Record {
+        type Error = BadRecord;
+
+        fn apply(&mut self, height: Height, txs: &[Tx]) {
+            self.0.extend(txs.iter().map(|t| (height.0, t.0.clone())));
+        }
+
+        fn snapshot(&self) -> Vec<u8> {
+            encode(&self.0)
+        }
+
+        fn restore(&mut self, s: &[u8]) -> Result<(), BadRecord> {
+            self.0 = serde_json::from_slice(s).map_err(|_| BadRecord)?;
+            Ok(())
+        }
+    }
+
+    fn log_id(index: u64) -> LogId {
+        openraft::LogId::new(CommittedLeaderId::new(2, 1), index)
+    }
+
+    fn entries() -> Vec<Entry> {
+        let members = BTreeMap::from([(0, Member::default())]);
+        let membership = Membership::new(vec![BTreeSet::from([0])], members);
+        vec![
+            Entry {
+                log_id: log_id(1),
+                payload: EntryPayload::Membership(membership),
+            },
+            Entry {
+                log_id: log_id(2),
+                payload: EntryPayload::Blank,
+            },
+            Entry {
+                log_id: log_id(3),
+                payload: EntryPayload::Normal(Batch(vec![b"a".to_vec(), b"b".to_vec()])),
+            },
+            Entry {
+                log_id: log_id(4),
+                payload: EntryPayload::Normal(Batch(vec![b"c".to_vec()])),
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn applies_blocks_gap_free_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(dir.path()).unwrap());
+        let mut sm = StateMachineStore::open(store.clone(), Record::default()).unwrap();
+        let replies = sm.apply(entries()).await.unwrap();
+        assert_eq!(
+            replies,
+            [0, 0, 1, 2],
+            "blank and membership entries are not blocks"
+        );
+        let blocks = sm.blocks(1, 10).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            (blocks[0].height, blocks[0].index, blocks[0].term),
+            (1, 3, 2)
+        );
+        assert_eq!(
+            (blocks[1].height, blocks[1].index, blocks[1].leader),
+            (2, 4, 1)
+        );
+        let machine = sm.applied().machine.clone();
+        assert_eq!(machine.0[2], (2, b"c".to_vec()));
+        drop(sm);
+        let mut again = StateMachineStore::open(store, Record::default()).unwrap();
+        assert_eq!(again.applied().machine, machine);
+        assert_eq!(again.applied().height, 2);
+        assert_eq!(again.applied().last_block.as_ref(), Some(&blocks[1]));
+        let (last, membership) = again.applied_state().await.unwrap();
+        assert_eq!(last, Some(log_id(4)));
+        assert_eq!(membership.log_id(), &Some(log_id(1)));
+    }
+
+    #[tokio::test]
+    async fn snapshots_install_elsewhere_and_corrupt_state_is_an_error() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store_a = Arc::new(NodeStore::open(a.path()).unwrap());
+        let mut sm = StateMachineStore::open(store_a.clone(), Record::default()).unwrap();
+        sm.apply(entries()).await.unwrap();
+        let snapshot = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(4)));
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, snapshot.meta);
+
+        let store_b = Arc::new(NodeStore::open(b.path()).unwrap());
+        let mut other = StateMachineStore::open(store_b.clone(), Record::default()).unwrap();
+        other
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        assert_eq!(other.applied().machine, sm.applied().machine);
+        assert_eq!(*other.height().borrow(), 2);
+        // The next block continues the heights.
+        let next = Entry {
+            log_id: log_id(5),
+            payload: EntryPayload::Normal(Batch(vec![b"d".to_vec()])),
+        };
+        assert_eq!(other.apply(vec![next]).await.unwrap(), [3]);
+
+        let bad = Box::new(Cursor::new(b"{\"height\":1}".to_vec()));
+        assert!(other.install_snapshot(&snapshot.meta, bad).await.is_err());
+        store_a.raft_apply(&[], APPLIED, b"garbage").unwrap();
+        drop(sm);
+        let err = StateMachineStore::open(store_a.clone(), Record::default()).unwrap_err();
+        assert!(matches!(err, StateMachineError::Record(_)), "{err}");
+        let refused = AppliedRecord {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            height: 0,
+            state: b"not a record".to_vec(),
+        };
+        store_a.raft_apply(&[], APPLIED, &encode(&refused)).unwrap();
+        let err = StateMachineStore::open(store_a, Record::default()).unwrap_err();
+        assert!(matches!(err, StateMachineError::Restore(_)), "{err}");
+    }
+}

@@ -11,6 +11,7 @@ use chrysalis_types::NodeId;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -221,13 +222,60 @@ async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
     let empty = nodes[first].as_ref().unwrap().engine.write(vec![]).await;
     assert!(matches!(empty, Err(chrysalis_raft::WriteError::Empty)));
 
+    // A frame from a node that is not a validator, and garbage from one
+    // that is, are dropped and counted.
+    let target = &validators[follower];
+    let stats = || {
+        let node = nodes[follower].as_ref().unwrap();
+        node.engine.net_stats().bad_frames.load(Ordering::Relaxed)
+    };
+    let bad_before = stats();
+    let stranger = SigningKey::from_seed(&[9; 32]);
+    let (outsider, _inbox, _pump) = bind(&stranger, SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let frame = b"{\"Request\":{\"id\":1,\"body\":{\"Write\":[\"00\"]}}}";
+    outsider
+        .send(target.addr, Some(target.id), Channel::CONSENSUS, frame)
+        .await
+        .unwrap();
+    let insider = &nodes[first].as_ref().unwrap().endpoint;
+    insider
+        .send(
+            target.addr,
+            Some(target.id),
+            Channel::CONSENSUS,
+            b"not json",
+        )
+        .await
+        .unwrap();
+    let counted = async {
+        while stats() < bad_before + 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), counted)
+        .await
+        .expect("both frames counted as bad");
+    assert_eq!(
+        nodes[follower].as_ref().unwrap().engine.applied().height,
+        5,
+        "the outsider's write was not applied"
+    );
+
     // The leader stops; the other two elect a new one and go on.
     let old = nodes[first].take().unwrap();
     let old_addr = old.endpoint.local_addr().unwrap();
-    old.engine.shutdown().await;
-    old.endpoint.close().await;
-    old.pump.await.unwrap();
-    drop(old.endpoint);
+    let Node {
+        engine,
+        endpoint,
+        pump,
+    } = old;
+    engine.shutdown().await;
+    // The engine holds the endpoint: drop it before closing, so quinn
+    // releases the port.
+    drop(engine);
+    endpoint.close().await;
+    pump.await.unwrap();
+    drop(endpoint);
     let survivor = (first + 1) % 3;
     for i in 0..3u32 {
         let txs = vec![format!("after-{i}").into_bytes()];
