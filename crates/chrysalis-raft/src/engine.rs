@@ -324,7 +324,7 @@ where
                 Err(RaftError::Fatal(_)) => return Err(WriteError::Stopped),
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            if let Some(leader) = leader.filter(|l| *l != self.me) {
+            if let Some(leader) = leader.filter(|l| *l != self.me && !left.is_zero()) {
                 match self
                     .hub
                     .forward_write(leader, Batch(txs.clone()), left)

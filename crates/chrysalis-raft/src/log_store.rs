@@ -4,7 +4,9 @@
 //!
 //! The vote and appended entries are durable (`Durability::Immediate`
 //! in the store) before openraft hears of them: the vote before
-//! `save_vote` returns, entries before the flush callback is called.
+//! `save_vote` returns, entries before the flush callback is called. The
+//! committed log id is written without a flush: after a crash it may be
+//! older than it was, and raft learns the newer one from the leader.
 
 use crate::types::{
     Entry, LogId, RaftNodeId, RecordError, StorageError, TypeConfig, decode, encode,
@@ -168,7 +170,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         self.store
-            .put_raft_meta(COMMITTED, &encode(&committed))
+            .put_raft_meta_unflushed(COMMITTED, &encode(&committed))
             .map_err(write_err)
     }
 

@@ -11,7 +11,8 @@
 //!
 //! Writes raft must see durable before it goes on (the vote, appended
 //! entries, truncation, purging) commit with [`Durability::Immediate`].
-//! [`NodeStore::raft_apply`] commits with [`Durability::None`]: the state
+//! [`NodeStore::raft_apply`] and [`NodeStore::put_raft_meta_unflushed`]
+//! commit with [`Durability::None`]: the state
 //! machine may roll back to an earlier applied state after a crash (redb
 //! commits stay atomic) and raft re-applies the committed entries from the
 //! durable log.
@@ -85,6 +86,17 @@ impl NodeStore {
     /// current snapshot), durably.
     pub fn put_raft_meta(&self, name: &str, value: &[u8]) -> Result<(), NodeStoreError> {
         self.raft_write(Durability::Immediate, |tx| {
+            let mut table = tx.open_table(META).map_err(storage)?;
+            table.insert(name, value).map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    /// Stores a raft metadata record that may roll back after a crash
+    /// (the committed log id: raft learns it again from the leader), in an
+    /// atomic transaction that is not flushed.
+    pub fn put_raft_meta_unflushed(&self, name: &str, value: &[u8]) -> Result<(), NodeStoreError> {
+        self.raft_write(Durability::None, |tx| {
             let mut table = tx.open_table(META).map_err(storage)?;
             table.insert(name, value).map_err(storage)?;
             Ok(())
@@ -232,6 +244,9 @@ mod tests {
             store.raft_meta("vote").unwrap().as_deref(),
             Some(&b"v1"[..])
         );
+        store.put_raft_meta_unflushed("committed", b"c7").unwrap();
+        let committed = store.raft_meta("committed").unwrap();
+        assert_eq!(committed.as_deref(), Some(&b"c7"[..]));
         store.raft_truncate(5).unwrap();
         assert_eq!(store.raft_last_entry().unwrap(), Some((4, vec![4; 3])));
         store.raft_purge(2, "purged", b"p2").unwrap();
