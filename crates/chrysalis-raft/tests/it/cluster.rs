@@ -161,169 +161,168 @@ fn head(node: &Node) -> Chain {
     node.engine.applied().machine.clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
-    let keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_seed(&[i; 32])).collect();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut bound = Vec::new();
-    for key in &keys {
-        bound.push(bind(key, SocketAddr::from(([127, 0, 0, 1], 0))).await);
-    }
-    let validators: Vec<Validator> = keys
-        .iter()
-        .zip(&bound)
-        .map(|(k, (e, _, _))| Validator {
-            id: NodeId::new(k.verifying_key().to_bytes()),
-            addr: e.local_addr().unwrap(),
-        })
-        .collect();
-    let mut nodes: Vec<Option<Node>> = Vec::new();
-    for ((key, bound), dir) in keys.iter().zip(bound).zip(&dirs) {
-        nodes.push(Some(start(key, bound, &validators, dir.path()).await));
+/// Three nodes on loopback, each with its own database directory.
+struct Cluster {
+    keys: Vec<SigningKey>,
+    dirs: Vec<tempfile::TempDir>,
+    validators: Vec<Validator>,
+    nodes: Vec<Option<Node>>,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_seed(&[i; 32])).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut bound = Vec::new();
+        for key in &keys {
+            bound.push(bind(key, SocketAddr::from(([127, 0, 0, 1], 0))).await);
+        }
+        let validators: Vec<Validator> = keys
+            .iter()
+            .zip(&bound)
+            .map(|(k, (e, _, _))| Validator {
+                id: NodeId::new(k.verifying_key().to_bytes()),
+                addr: e.local_addr().unwrap(),
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for ((key, bound), dir) in keys.iter().zip(bound).zip(&dirs) {
+            nodes.push(Some(start(key, bound, &validators, dir.path()).await));
+        }
+        Self {
+            keys,
+            dirs,
+            validators,
+            nodes,
+        }
     }
 
-    let first = leader(&nodes).await;
-    let follower = (first + 1) % 3;
-    let mut height = 0;
-    for i in 0..5u32 {
-        let via = if i % 2 == 0 { follower } else { first };
-        let txs = vec![
-            format!("tx-{i}-a").into_bytes(),
-            format!("tx-{i}-b").into_bytes(),
-        ];
-        height = nodes[via]
-            .as_ref()
-            .unwrap()
-            .engine
-            .write(txs)
-            .await
-            .unwrap();
+    fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().unwrap()
     }
-    assert_eq!(height, 5, "heights count application entries only");
-    for node in nodes.iter().flatten() {
-        wait_height(node, 5).await;
-    }
-    let heads: Vec<Chain> = nodes.iter().flatten().map(head).collect();
-    assert_eq!(heads[0].txs, 10);
-    assert!(heads.iter().all(|h| *h == heads[0]));
-    let blocks = nodes[first]
-        .as_ref()
-        .unwrap()
-        .engine
-        .blocks(1, 100)
-        .unwrap();
-    assert_eq!(
-        blocks.iter().map(|b| b.height).collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5]
-    );
-    for node in nodes.iter().flatten() {
-        assert_eq!(node.engine.blocks(1, 100).unwrap(), blocks);
-    }
-    let empty = nodes[first].as_ref().unwrap().engine.write(vec![]).await;
-    assert!(matches!(empty, Err(chrysalis_raft::WriteError::Empty)));
 
-    // A frame from a node that is not a validator, and garbage from one
-    // that is, are dropped and counted.
-    let target = &validators[follower];
+    async fn write(&self, via: usize, txs: &[String]) -> u64 {
+        let txs = txs.iter().map(|t| t.as_bytes().to_vec()).collect();
+        self.node(via).engine.write(txs).await.unwrap()
+    }
+
+    /// Waits until every running node applied `height`, then checks that
+    /// they hold the same chain and the same blocks; returns the blocks.
+    async fn agree(&self, height: u64, txs: u64) -> Vec<chrysalis_raft::Block> {
+        for node in self.nodes.iter().flatten() {
+            wait_height(node, height).await;
+        }
+        let heads: Vec<Chain> = self.nodes.iter().flatten().map(head).collect();
+        assert_eq!(heads[0].txs, txs);
+        assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
+        let any = self.nodes.iter().flatten().next().unwrap();
+        let blocks = any.engine.blocks(1, 100).unwrap();
+        let heights: Vec<u64> = blocks.iter().map(|b| b.height).collect();
+        assert_eq!(heights, (1..=height).collect::<Vec<_>>(), "no gaps");
+        for node in self.nodes.iter().flatten() {
+            assert_eq!(node.engine.blocks(1, 100).unwrap(), blocks);
+        }
+        blocks
+    }
+
+    /// Stops node `i` (engine and endpoint); returns its address.
+    async fn stop(&mut self, i: usize) -> SocketAddr {
+        let Node {
+            engine,
+            endpoint,
+            pump,
+        } = self.nodes[i].take().unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        engine.shutdown().await;
+        // The engine holds the endpoint: drop it before closing, so quinn
+        // releases the port.
+        drop(engine);
+        endpoint.close().await;
+        pump.await.unwrap();
+        addr
+    }
+
+    /// Restarts node `i` on `addr` from its database.
+    async fn restart(&mut self, i: usize, addr: SocketAddr) {
+        let bound = bind(&self.keys[i], addr).await;
+        let node = start(&self.keys[i], bound, &self.validators, self.dirs[i].path()).await;
+        self.nodes[i] = Some(node);
+    }
+}
+
+/// A frame from a node that is not a validator, and garbage from one that
+/// is, are dropped and counted; neither changes the state.
+async fn bad_frames_are_dropped(cluster: &Cluster, target: usize, insider: usize) {
+    let to = &cluster.validators[target];
     let stats = || {
-        let node = nodes[follower].as_ref().unwrap();
-        node.engine.net_stats().bad_frames.load(Ordering::Relaxed)
+        let stats = cluster.node(target).engine.net_stats();
+        stats.bad_frames.load(Ordering::Relaxed)
     };
-    let bad_before = stats();
+    let before = (stats(), cluster.node(target).engine.applied().height);
     let stranger = SigningKey::from_seed(&[9; 32]);
     let (outsider, _inbox, _pump) = bind(&stranger, SocketAddr::from(([127, 0, 0, 1], 0))).await;
     let frame = b"{\"Request\":{\"id\":1,\"body\":{\"Write\":[\"00\"]}}}";
-    outsider
-        .send(target.addr, Some(target.id), Channel::CONSENSUS, frame)
-        .await
-        .unwrap();
-    let insider = &nodes[first].as_ref().unwrap().endpoint;
-    insider
-        .send(
-            target.addr,
-            Some(target.id),
-            Channel::CONSENSUS,
-            b"not json",
-        )
-        .await
-        .unwrap();
+    let send = |endpoint: &Endpoint, bytes: &'static [u8]| {
+        let endpoint = endpoint.clone();
+        async move {
+            let sent = endpoint.send(to.addr, Some(to.id), Channel::CONSENSUS, bytes);
+            sent.await.unwrap();
+        }
+    };
+    send(&outsider, frame).await;
+    send(&cluster.node(insider).endpoint, b"not json").await;
     let counted = async {
-        while stats() < bad_before + 2 {
+        while stats() < before.0 + 2 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(10), counted)
         .await
         .expect("both frames counted as bad");
-    assert_eq!(
-        nodes[follower].as_ref().unwrap().engine.applied().height,
-        5,
-        "the outsider's write was not applied"
-    );
+    let height = cluster.node(target).engine.applied().height;
+    assert_eq!(height, before.1, "the outsider's write was not applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
+    let mut cluster = Cluster::start().await;
+    let first = leader(&cluster.nodes).await;
+    let follower = (first + 1) % 3;
+    let mut height = 0;
+    for i in 0..5 {
+        let via = if i % 2 == 0 { follower } else { first };
+        height = cluster
+            .write(via, &[format!("tx-{i}-a"), format!("tx-{i}-b")])
+            .await;
+    }
+    assert_eq!(height, 5, "heights count application entries only");
+    cluster.agree(5, 10).await;
+    let empty = cluster.node(first).engine.write(vec![]).await;
+    assert!(matches!(empty, Err(chrysalis_raft::WriteError::Empty)));
+    bad_frames_are_dropped(&cluster, follower, first).await;
 
     // The leader stops; the other two elect a new one and go on.
-    let old = nodes[first].take().unwrap();
-    let old_addr = old.endpoint.local_addr().unwrap();
-    let Node {
-        engine,
-        endpoint,
-        pump,
-    } = old;
-    engine.shutdown().await;
-    // The engine holds the endpoint: drop it before closing, so quinn
-    // releases the port.
-    drop(engine);
-    endpoint.close().await;
-    pump.await.unwrap();
-    drop(endpoint);
-    let survivor = (first + 1) % 3;
-    for i in 0..3u32 {
-        let txs = vec![format!("after-{i}").into_bytes()];
-        height = nodes[survivor]
-            .as_ref()
-            .unwrap()
-            .engine
-            .write(txs)
-            .await
-            .unwrap();
+    let old_addr = cluster.stop(first).await;
+    for i in 0..3 {
+        height = cluster.write(follower, &[format!("after-{i}")]).await;
     }
     assert_eq!(height, 8);
-    let second = leader(&nodes).await;
+    let second = leader(&cluster.nodes).await;
     assert_ne!(second, first);
-    let term = nodes[second].as_ref().unwrap().engine.status().term;
-    assert!(term > 1, "a new term: {term}");
-    assert_eq!(
-        nodes[second].as_ref().unwrap().engine.status().role,
-        Role::Leader
-    );
+    let status = cluster.node(second).engine.status();
+    assert!(status.term > 1, "a new term: {}", status.term);
+    assert_eq!(status.role, Role::Leader);
 
     // The old leader restarts from its database and catches up.
-    let bound = bind(&keys[first], old_addr).await;
-    let back = start(&keys[first], bound, &validators, dirs[first].path()).await;
-    assert!(
-        back.engine.applied().height >= 5,
-        "restored from its database"
-    );
-    nodes[first] = Some(back);
-    for node in nodes.iter().flatten() {
-        wait_height(node, 8).await;
-    }
-    let heads: Vec<Chain> = nodes.iter().flatten().map(head).collect();
-    assert_eq!(heads[0].txs, 13);
-    assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
-    let blocks = nodes[second]
-        .as_ref()
-        .unwrap()
-        .engine
-        .blocks(1, 100)
-        .unwrap();
-    assert_eq!(blocks.len(), 8);
-    for node in nodes.iter().flatten() {
-        assert_eq!(node.engine.blocks(1, 100).unwrap(), blocks);
-    }
+    cluster.restart(first, old_addr).await;
+    let restored = cluster.node(first).engine.applied().height;
+    assert!(restored >= 5, "restored from its database: {restored}");
+    let blocks = cluster.agree(8, 13).await;
+    let old_term = blocks[4].term;
+    assert!(blocks[5..].iter().all(|b| b.term > old_term), "{blocks:?}");
     // Endpoints are dropped, not closed: a graceful close waits for the
     // peers' connections to drain.
-    for node in nodes.into_iter().flatten() {
+    for node in cluster.nodes.into_iter().flatten() {
         node.engine.shutdown().await;
     }
 }
