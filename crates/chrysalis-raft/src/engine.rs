@@ -43,8 +43,13 @@ pub struct EngineConfig {
     /// How long a write may take, forwarding and retries included.
     pub write_timeout_ms: u64,
     /// Build a snapshot (and purge the log behind it) every this many
-    /// entries; `None` keeps the whole log.
+    /// entries; `None` keeps the whole log. A node that falls behind the
+    /// purged log is sent the snapshot: its state and heights are right,
+    /// but it has no block records for the heights the snapshot covers.
     pub snapshot_every: Option<u64>,
+    /// Log entries kept behind a snapshot (so a briefly lagging node still
+    /// catches up entry by entry).
+    pub logs_kept_after_snapshot: u64,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +61,7 @@ impl Default for EngineConfig {
             election_max_ms: 600,
             write_timeout_ms: 5_000,
             snapshot_every: None,
+            logs_kept_after_snapshot: 1000,
         }
     }
 }
@@ -177,9 +183,11 @@ fn raft_config(config: &EngineConfig) -> Result<Config, StartError> {
             Some(n) => SnapshotPolicy::LogsSinceLast(n),
             None => SnapshotPolicy::Never,
         },
-        // Snapshot chunks must fit in one frame, hex-encoded.
-        snapshot_max_chunk_size: 256 * 1024,
+        // A snapshot chunk travels as a JSON list of numbers (up to four
+        // bytes per byte): 64 KiB stays well inside one 1 MiB frame.
+        snapshot_max_chunk_size: 64 * 1024,
         max_payload_entries: 256,
+        max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
         ..Config::default()
     };
     raft.validate().map_err(|e| StartError::Config(Box::new(e)))

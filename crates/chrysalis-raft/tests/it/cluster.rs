@@ -105,6 +105,7 @@ async fn start(
     (endpoint, inbox, pump): Bound,
     validators: &[Validator],
     dir: &Path,
+    config: &EngineConfig,
 ) -> Node {
     let store = Arc::new(NodeStore::open(dir).unwrap());
     let me = NodeId::new(key.verifying_key().to_bytes());
@@ -115,7 +116,7 @@ async fn start(
         Chain::default(),
         endpoint.clone(),
         inbox,
-        EngineConfig::default(),
+        config.clone(),
     )
     .await
     .unwrap();
@@ -126,27 +127,36 @@ async fn start(
     }
 }
 
+/// The node that leads the newest term, once another node follows it (a
+/// node of an older term may still believe it leads until it hears of the
+/// new one).
 async fn leader(nodes: &[Option<Node>]) -> usize {
-    let any = nodes.iter().flatten().next().unwrap();
-    let m = any
-        .engine
-        .raft()
-        .wait(Some(Duration::from_secs(20)))
-        .metrics(|m| m.current_leader.is_some(), "a leader")
+    let find = || {
+        let status: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (i, n.engine.status())))
+            .collect();
+        let newest = status.iter().map(|(_, s)| s.term).max()?;
+        let (leader, _) = status
+            .iter()
+            .find(|(_, s)| s.role == Role::Leader && s.term == newest)?;
+        let followed = status
+            .iter()
+            .any(|(i, s)| i != leader && s.leader == Some(*leader as u64) && s.term == newest);
+        followed.then_some(*leader)
+    };
+    let wait = async {
+        loop {
+            if let Some(leader) = find() {
+                return leader;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
         .await
-        .unwrap();
-    let leader = m.current_leader.unwrap() as usize;
-    // Wait until the leader itself knows it leads.
-    nodes[leader]
-        .as_ref()
-        .unwrap()
-        .engine
-        .raft()
-        .wait(Some(Duration::from_secs(20)))
-        .metrics(|m| m.current_leader == Some(leader as u64), "leads")
-        .await
-        .unwrap();
-    leader
+        .expect("a leader in time")
 }
 
 async fn wait_height(node: &Node, height: u64) {
@@ -167,10 +177,11 @@ struct Cluster {
     dirs: Vec<tempfile::TempDir>,
     validators: Vec<Validator>,
     nodes: Vec<Option<Node>>,
+    config: EngineConfig,
 }
 
 impl Cluster {
-    async fn start() -> Self {
+    async fn start(config: EngineConfig) -> Self {
         let keys: Vec<SigningKey> = (1..=3u8).map(|i| SigningKey::from_seed(&[i; 32])).collect();
         let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut bound = Vec::new();
@@ -187,13 +198,16 @@ impl Cluster {
             .collect();
         let mut nodes = Vec::new();
         for ((key, bound), dir) in keys.iter().zip(bound).zip(&dirs) {
-            nodes.push(Some(start(key, bound, &validators, dir.path()).await));
+            nodes.push(Some(
+                start(key, bound, &validators, dir.path(), &config).await,
+            ));
         }
         Self {
             keys,
             dirs,
             validators,
             nodes,
+            config,
         }
     }
 
@@ -245,7 +259,8 @@ impl Cluster {
     /// Restarts node `i` on `addr` from its database.
     async fn restart(&mut self, i: usize, addr: SocketAddr) {
         let bound = bind(&self.keys[i], addr).await;
-        let node = start(&self.keys[i], bound, &self.validators, self.dirs[i].path()).await;
+        let dir = self.dirs[i].path();
+        let node = start(&self.keys[i], bound, &self.validators, dir, &self.config).await;
         self.nodes[i] = Some(node);
     }
 }
@@ -285,8 +300,9 @@ async fn bad_frames_are_dropped(cluster: &Cluster, target: usize, insider: usize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
-    let mut cluster = Cluster::start().await;
+    let mut cluster = Cluster::start(EngineConfig::default()).await;
     let first = leader(&cluster.nodes).await;
+    let first_term = cluster.node(first).engine.status().term;
     let follower = (first + 1) % 3;
     let mut height = 0;
     for i in 0..5 {
@@ -307,11 +323,23 @@ async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
         height = cluster.write(follower, &[format!("after-{i}")]).await;
     }
     assert_eq!(height, 8);
-    let second = leader(&cluster.nodes).await;
-    assert_ne!(second, first);
-    let status = cluster.node(second).engine.status();
-    assert!(status.term > 1, "a new term: {}", status.term);
-    assert_eq!(status.role, Role::Leader);
+    // A node of the old term may still believe it leads until it hears
+    // of the new one: wait for a leader of a later term.
+    let newer = async {
+        loop {
+            let leads = cluster.nodes.iter().flatten().any(|n| {
+                let s = n.engine.status();
+                s.role == Role::Leader && s.term > first_term
+            });
+            if leads {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), newer)
+        .await
+        .expect("a leader of a later term");
 
     // The old leader restarts from its database and catches up.
     cluster.restart(first, old_addr).await;
@@ -322,6 +350,57 @@ async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
     assert!(blocks[5..].iter().all(|b| b.term > old_term), "{blocks:?}");
     // Endpoints are dropped, not closed: a graceful close waits for the
     // peers' connections to drain.
+    for node in cluster.nodes.into_iter().flatten() {
+        node.engine.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_the_purged_log_catches_up_from_a_snapshot() {
+    let mut config = EngineConfig::default();
+    config.snapshot_every = Some(4);
+    config.logs_kept_after_snapshot = 0;
+    let mut cluster = Cluster::start(config).await;
+    let first = leader(&cluster.nodes).await;
+    let lagging = (first + 1) % 3;
+    cluster.write(first, &["before".to_owned()]).await;
+    cluster.agree(1, 1).await;
+    let addr = cluster.stop(lagging).await;
+    for i in 0..12 {
+        cluster.write(first, &[format!("while-away-{i}")]).await;
+    }
+    let leader_node = cluster.node(first);
+    let purged = leader_node
+        .engine
+        .raft()
+        .wait(Some(Duration::from_secs(20)))
+        .metrics(|m| m.purged.is_some_and(|p| p.index >= 8), "log purged")
+        .await
+        .unwrap();
+    assert!(purged.snapshot.is_some());
+    cluster.restart(lagging, addr).await;
+    wait_height(cluster.node(lagging), 13).await;
+    let heads: Vec<Chain> = cluster.nodes.iter().flatten().map(head).collect();
+    assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
+    assert_eq!(heads[0].txs, 13);
+    let snapshot = cluster
+        .node(lagging)
+        .engine
+        .raft()
+        .metrics()
+        .borrow()
+        .snapshot;
+    assert!(snapshot.is_some(), "the lagging node installed a snapshot");
+    // New blocks after the snapshot continue the heights everywhere.
+    assert_eq!(cluster.write(lagging, &["after".to_owned()]).await, 14);
+    for node in cluster.nodes.iter().flatten() {
+        wait_height(node, 14).await;
+        let last = node.engine.applied().last_block.clone().unwrap();
+        assert_eq!(
+            (last.height, last.txs.clone()),
+            (14, vec![b"after".to_vec()])
+        );
+    }
     for node in cluster.nodes.into_iter().flatten() {
         node.engine.shutdown().await;
     }
