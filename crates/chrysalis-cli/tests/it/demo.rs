@@ -4,9 +4,10 @@ use predicates::prelude::*;
 #[test]
 fn the_cluster_demo_runs_and_every_check_holds() {
     // Real node processes: start, learn, SIGKILL one, restart it, converge,
-    // agree on a log.
+    // agree on a log, catch an equivocating validator (four nodes: the
+    // fewest that tolerate one liar).
     chrysalis()
-        .args(["demo", "--nodes", "3", "--rounds", "6"])
+        .args(["demo", "--nodes", "4", "--rounds", "6"])
         .assert()
         .success()
         .stdout(
@@ -17,6 +18,10 @@ fn the_cluster_demo_runs_and_every_check_holds() {
                 ))
                 .and(predicate::str::contains("hold the same state digest"))
                 .and(predicate::str::contains("certifications decided on all"))
+                .and(predicate::str::contains(
+                    "caught node 4 (validator 3) double-signing",
+                ))
+                .and(predicate::str::contains("each record convicts on its own"))
                 .and(predicate::str::contains("UNEXPECTED").not()),
         );
 }

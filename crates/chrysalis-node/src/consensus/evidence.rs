@@ -56,8 +56,8 @@ pub(crate) fn views(engine: &Tendermint, validators: &[ValidatorAddr]) -> Vec<Ev
 mod tests {
     use super::*;
     use chrysalis_consensus::{
-        BlockHash, EngineConfig, Height, Input, Message, PeerId, Round, SigningKey,
-        Validator, ValidatorIndex, ValidatorSet, Vote,
+        BlockHash, EngineConfig, Height, Input, Message, PeerId, Round, SigningKey, Validator,
+        ValidatorIndex, ValidatorSet, Vote,
     };
     use chrysalis_types::NodeId;
     use chrysalis_types::codec::Decode;
@@ -81,9 +81,13 @@ mod tests {
                 addr: "127.0.0.1:1".parse().unwrap(),
             })
             .collect();
-        let mut engine =
-            Tendermint::new(EngineConfig::default(), set.clone(), keys[0].clone(), Height(1))
-                .unwrap();
+        let mut engine = Tendermint::new(
+            EngineConfig::default(),
+            set.clone(),
+            keys[0].clone(),
+            Height(1),
+        )
+        .unwrap();
         engine.start();
         let vote = |value| {
             Vote {
@@ -102,7 +106,10 @@ mod tests {
         let shown = views(&engine, &addrs);
         assert_eq!(shown.len(), 1, "{shown:?}");
         let e = &shown[0];
-        assert_eq!((e.step, e.validator, e.height, e.round), ("prevote", 2, 1, 0));
+        assert_eq!(
+            (e.step, e.validator, e.height, e.round),
+            ("prevote", 2, 1, 0)
+        );
         assert_eq!(e.node, Some(addrs[2].id));
         assert_eq!(e.first.value, Some([7; 32]));
         assert_eq!(e.second.value, None);

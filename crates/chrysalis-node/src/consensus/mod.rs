@@ -34,8 +34,9 @@ mod state;
 pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk};
 pub(crate) use driver::{ConsensusError, start};
 pub use handle::{
-    BlockView, ConsensusHandle, ConsensusStatus, EvidenceView, MAX_LOG_PAGE, ProposeError, SignedView,
+    BlockView, ConsensusHandle, ConsensusStatus, EvidenceView, MAX_LOG_PAGE, ProposeError,
+    SignedView,
 };
-pub use raft::{MAX_BATCH_BYTES, MAX_TX_BYTES};
 pub(crate) use raft::start as start_raft;
+pub use raft::{MAX_BATCH_BYTES, MAX_TX_BYTES};
 pub use state::{ConsensusMetrics, TxChain};

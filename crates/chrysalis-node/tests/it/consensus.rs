@@ -147,7 +147,9 @@ fn four_validators_agree_and_a_restarted_one_catches_up() {
     // height instead of deciding empty blocks.
     eventually("every validator idle at one height", || {
         let status: Vec<_> = nodes.iter().map(Validator::status).collect();
-        status.iter().all(|s| s.step == "idle" && s.height == status[0].height)
+        status
+            .iter()
+            .all(|s| s.step == "idle" && s.height == status[0].height)
     });
     // Honest validators: nobody was caught double-signing.
     for n in &nodes {

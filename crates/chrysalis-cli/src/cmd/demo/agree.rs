@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// One decided block as a node reports it.
 #[derive(Debug, Clone, PartialEq)]
-struct Block {
+pub(super) struct Block {
     hash: String,
     proposer: u64,
     txs: Vec<String>,
@@ -139,7 +139,16 @@ pub(super) fn agree(show: &mut Show, cluster: &Cluster) -> Result<()> {
             == 1
     });
     show.check(once, "each certification is in the log exactly once", "");
-    let status: Value = clients[0].get("/v1/consensus/status")?.json();
+    // Right after a decision the validators pause (commit wait) before
+    // they see that nothing waits; give them a moment to go idle.
+    let mut status: Value = clients[0].get("/v1/consensus/status")?.json();
+    for _ in 0..50 {
+        if status["step"] == "idle" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        status = clients[0].get("/v1/consensus/status")?.json();
+    }
     let step = match status["step"].as_str() {
         Some("idle") => "idle, waiting for transactions".to_owned(),
         other => format!("round {} · {}", status["round"], other.unwrap_or("?")),
@@ -157,12 +166,14 @@ pub(super) fn agree(show: &mut Show, cluster: &Cluster) -> Result<()> {
 }
 
 /// Blocks both logs hold must be identical.
-fn same_prefix(a: &BTreeMap<u64, Block>, b: &BTreeMap<u64, Block>) -> bool {
+pub(super) fn same_prefix(a: &BTreeMap<u64, Block>, b: &BTreeMap<u64, Block>) -> bool {
     a.iter()
         .all(|(height, block)| b.get(height).is_none_or(|other| other == block))
 }
 
-fn wait_for(
+/// Waits until every client's node has decided every one of `txs`, and
+/// returns their logs.
+pub(super) fn wait_for(
     clients: &[Client],
     txs: &[String],
     timeout: Duration,

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod agree;
+mod byzantine;
 mod cluster;
 mod live;
 mod record;
@@ -98,6 +99,7 @@ fn cluster(show: &mut Show, dir: &std::path::Path, args: &Args) -> Result<()> {
     live::convergence(show, &outcome)?;
     live::conflict(show, &outcome.cluster)?;
     agree::agree(show, &outcome.cluster)?;
+    byzantine::equivocate(show, &outcome.cluster)?;
     let entries: Vec<Entry> = outcome
         .acts
         .iter()
