@@ -58,19 +58,25 @@ fn txs_of(log: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// The index of the node that says it leads.
+/// The index of the node that leads the newest term (a node of an older
+/// term may still believe it leads until it hears of the new one).
 fn leader(nodes: &[NodeProc], skip: Option<usize>) -> usize {
     let mut found = 0;
     eventually("a raft leader", || {
-        let leads = |i: &usize| {
-            Some(*i) != skip && status(&nodes[*i]).is_some_and(|s| s["step"] == "leader")
-        };
-        match (0..nodes.len()).find(leads) {
-            Some(i) => {
-                found = i;
+        let status: Vec<(usize, Value)> = (0..nodes.len())
+            .filter(|i| Some(*i) != skip)
+            .filter_map(|i| status(&nodes[i]).map(|s| (i, s)))
+            .collect();
+        let newest = status.iter().filter_map(|(_, s)| s["round"].as_u64()).max();
+        let leads = status
+            .iter()
+            .find(|(_, s)| s["step"] == "leader" && s["round"].as_u64() == newest);
+        match leads {
+            Some((i, _)) if status.len() == nodes.len() - usize::from(skip.is_some()) => {
+                found = *i;
                 true
             }
-            None => false,
+            _ => false,
         }
     });
     found
