@@ -2,7 +2,8 @@
 //! packs them into a block, bounded by count and bytes.
 
 use crate::types::Tx;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Bounds on the pool and on each block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,17 +63,39 @@ fn tx_key(tx: &Tx) -> [u8; 32] {
     *blake3::hash(&tx.0).as_bytes()
 }
 
+/// Hashes a transaction key, a BLAKE3 digest and so already uniform, by
+/// its first eight bytes (crafting keys that collide there takes a
+/// birthday search over BLAKE3).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
+}
+
+type KeySet = HashSet<[u8; 32], BuildHasherDefault<KeyHasher>>;
+
 /// A FIFO pool of distinct transactions, which also remembers the keys of
 /// the last few committed ones so they are not admitted again.
 #[derive(Clone, Debug)]
 pub struct Mempool {
     config: MempoolConfig,
-    queue: VecDeque<Tx>,
-    keys: BTreeSet<[u8; 32]>,
+    /// Waiting transactions with their keys, oldest first.
+    queue: VecDeque<([u8; 32], Tx)>,
+    keys: KeySet,
     bytes: usize,
     /// Committed transaction keys, oldest first, at most `recent_cap`.
     recent: VecDeque<[u8; 32]>,
-    recent_keys: BTreeSet<[u8; 32]>,
+    recent_keys: KeySet,
     recent_cap: usize,
 }
 
@@ -83,10 +106,10 @@ impl Mempool {
         Self {
             config,
             queue: VecDeque::new(),
-            keys: BTreeSet::new(),
+            keys: KeySet::default(),
             bytes: 0,
             recent: VecDeque::new(),
-            recent_keys: BTreeSet::new(),
+            recent_keys: KeySet::default(),
             recent_cap: recent_committed,
         }
     }
@@ -118,7 +141,7 @@ impl Mempool {
             return Err(MempoolError::Duplicate);
         }
         self.bytes += len;
-        self.queue.push_back(tx);
+        self.queue.push_back((key, tx));
         Ok(())
     }
 
@@ -129,30 +152,29 @@ impl Mempool {
         self.queue
             .iter()
             .take(self.config.max_block_txs)
-            .take_while(|tx| {
+            .take_while(|(_, tx)| {
                 bytes += tx.0.len();
                 bytes <= self.config.max_block_bytes
             })
-            .cloned()
+            .map(|(_, tx)| tx.clone())
             .collect()
     }
 
     /// Drops the transactions a decided block carried, and remembers them.
     pub fn remove_committed(&mut self, txs: &[Tx]) {
-        let mut gone = BTreeSet::new();
+        let before = self.keys.len();
         for tx in txs {
             let key = tx_key(tx);
             self.remember(key);
-            if self.keys.remove(&key) {
-                gone.insert(key);
-            }
+            self.keys.remove(&key);
         }
-        if gone.is_empty() {
+        if self.keys.len() == before {
             return;
         }
+        let keys = &self.keys;
         let mut bytes = self.bytes;
-        self.queue.retain(|tx| {
-            let keep = !gone.contains(&tx_key(tx));
+        self.queue.retain(|(key, tx)| {
+            let keep = keys.contains(key);
             if !keep {
                 bytes -= tx.0.len();
             }

@@ -33,6 +33,7 @@ use redb::{
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+mod pending;
 mod raft;
 
 /// The database file's name inside the data directory.

@@ -15,10 +15,22 @@ use chrysalis_types::codec::{Decode, DecodeError, Encode};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The setting holding the acknowledged, not yet decided transactions.
-const PENDING: &str = "consensus/pending";
+/// The setting that held the acknowledged, not yet decided transactions
+/// as one record, before they got a table of their own; read once and
+/// moved into the table.
+const LEGACY_PENDING: &str = "consensus/pending";
 
-/// Transactions as `count, (len, bytes)*`, lengths as u32 little-endian.
+/// A transaction's key: the BLAKE3 hash of its bytes.
+pub type TxKey = [u8; 32];
+
+/// The key of `tx`.
+pub fn tx_key(tx: &Tx) -> TxKey {
+    *blake3::hash(&tx.0).as_bytes()
+}
+
+/// Transactions as `count, (len, bytes)*`, lengths as u32 little-endian
+/// (the legacy pending record).
+#[cfg(test)]
 fn encode_txs(txs: &[Tx]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + txs.iter().map(|t| 4 + t.0.len()).sum::<usize>());
     out.extend_from_slice(&(txs.len() as u32).to_le_bytes());
@@ -82,14 +94,16 @@ pub trait ConsensusDisk: Send + 'static {
     fn wal_append(&mut self, entries: &[WalEntry]) -> Result<(), DiskError>;
     /// The entries from the last [`WalEntry::Height`] on.
     fn wal_entries(&self) -> Result<Vec<WalEntry>, DiskError>;
-    /// Stores a decided block and its certificate, and makes it the last.
-    fn put_decision(&mut self, decision: &Decision) -> Result<(), DiskError>;
+    /// Stores a decided block and its certificate, and makes it the last;
+    /// in the same write, the pending transactions keyed `settled` (those
+    /// the block carries) stop being pending.
+    fn put_decision(&mut self, decision: &Decision, settled: &[TxKey]) -> Result<(), DiskError>;
     /// The decided block at `height`, if stored.
     fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError>;
     /// The last decided height (0 when none).
     fn last_height(&self) -> Result<Height, DiskError>;
-    /// Replaces the acknowledged transactions not yet decided.
-    fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError>;
+    /// Adds acknowledged transactions, not yet decided.
+    fn add_pending(&mut self, txs: &[(TxKey, Tx)]) -> Result<(), DiskError>;
     /// The acknowledged transactions not yet decided.
     fn pending(&self) -> Result<Vec<Tx>, DiskError>;
 }
@@ -152,12 +166,12 @@ impl ConsensusDisk for NodeDisk {
         Ok(from_last_height(out))
     }
 
-    fn put_decision(&mut self, decision: &Decision) -> Result<(), DiskError> {
+    fn put_decision(&mut self, decision: &Decision, settled: &[TxKey]) -> Result<(), DiskError> {
         let height = decision.block.height;
         // One durable write: heights are stored in order, so the last one
         // is found by searching for the first missing height.
         self.store
-            .put_setting(&block_key(height), &encode_decision(decision))?;
+            .put_setting_settling(&block_key(height), &encode_decision(decision), settled)?;
         Ok(())
     }
 
@@ -189,15 +203,21 @@ impl ConsensusDisk for NodeDisk {
         Ok(Height(low))
     }
 
-    fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError> {
-        Ok(self.store.put_setting(PENDING, &encode_txs(txs))?)
+    fn add_pending(&mut self, txs: &[(TxKey, Tx)]) -> Result<(), DiskError> {
+        let rows: Vec<(TxKey, &[u8])> = txs.iter().map(|(k, t)| (*k, t.0.as_slice())).collect();
+        Ok(self.store.pending_put(&rows)?)
     }
 
     fn pending(&self) -> Result<Vec<Tx>, DiskError> {
-        match self.store.setting(PENDING)? {
-            Some(bytes) => decode_txs(&bytes),
-            None => Ok(Vec::new()),
+        if let Some(bytes) = self.store.setting(LEGACY_PENDING)? {
+            // Moved row by row (idempotent), then the record is dropped.
+            let legacy = decode_txs(&bytes)?;
+            let rows: Vec<(TxKey, &[u8])> =
+                legacy.iter().map(|t| (tx_key(t), t.0.as_slice())).collect();
+            self.store.pending_put(&rows)?;
+            self.store.remove_setting(LEGACY_PENDING)?;
         }
+        Ok(self.store.pending_all()?.into_iter().map(Tx).collect())
     }
 }
 
@@ -206,7 +226,7 @@ impl ConsensusDisk for NodeDisk {
 pub struct MemDisk {
     wal: Vec<WalEntry>,
     blocks: BTreeMap<Height, (Block, CommitCert)>,
-    pending: Vec<Tx>,
+    pending: BTreeMap<TxKey, Tx>,
 }
 
 impl ConsensusDisk for MemDisk {
@@ -220,9 +240,12 @@ impl ConsensusDisk for MemDisk {
         Ok(self.wal.clone())
     }
 
-    fn put_decision(&mut self, d: &Decision) -> Result<(), DiskError> {
+    fn put_decision(&mut self, d: &Decision, settled: &[TxKey]) -> Result<(), DiskError> {
         self.blocks
             .insert(d.block.height, (d.block.clone(), d.cert.clone()));
+        for key in settled {
+            self.pending.remove(key);
+        }
         Ok(())
     }
 
@@ -237,13 +260,13 @@ impl ConsensusDisk for MemDisk {
         Ok(self.blocks.keys().next_back().copied().unwrap_or(Height(0)))
     }
 
-    fn put_pending(&mut self, txs: &[Tx]) -> Result<(), DiskError> {
-        self.pending = txs.to_vec();
+    fn add_pending(&mut self, txs: &[(TxKey, Tx)]) -> Result<(), DiskError> {
+        self.pending.extend(txs.iter().cloned());
         Ok(())
     }
 
     fn pending(&self) -> Result<Vec<Tx>, DiskError> {
-        Ok(self.pending.clone())
+        Ok(self.pending.values().cloned().collect())
     }
 }
 
@@ -291,7 +314,7 @@ mod tests {
                 .unwrap();
             disk.wal_append(&[WalEntry::Height(Height(2))]).unwrap();
             disk.wal_append(&[vote(0), vote(1)]).unwrap();
-            disk.put_decision(&decision(1)).unwrap();
+            disk.put_decision(&decision(1), &[]).unwrap();
         }
         let disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
         assert_eq!(
@@ -303,7 +326,7 @@ mod tests {
         assert_eq!(disk.decision(Height(2)).unwrap(), None);
         let mut disk = disk;
         for h in 2..=37 {
-            disk.put_decision(&decision(h)).unwrap();
+            disk.put_decision(&decision(h), &[]).unwrap();
             assert_eq!(disk.last_height().unwrap(), Height(h));
         }
     }
@@ -320,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn pending_txs_round_trip_and_truncated_ones_are_refused() {
+    fn legacy_pending_records_decode_and_truncated_ones_are_refused() {
         let txs = vec![Tx(b"a".to_vec()), Tx(vec![]), Tx(vec![9; 300])];
         let bytes = encode_txs(&txs);
         assert_eq!(decode_txs(&bytes).unwrap(), txs);
@@ -328,11 +351,37 @@ mod tests {
             assert!(decode_txs(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert!(decode_txs(&[0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+    }
+
+    fn sorted(mut txs: Vec<Tx>) -> Vec<Tx> {
+        txs.sort();
+        txs
+    }
+
+    #[test]
+    fn pending_txs_survive_reopening_and_a_decision_settles_its_own() {
         let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(dir.path()).unwrap());
+        // A database written before pending transactions had a table.
+        let legacy = vec![Tx(b"old".to_vec())];
+        store
+            .put_setting(LEGACY_PENDING, &encode_txs(&legacy))
+            .unwrap();
+        let mut disk = NodeDisk::new(store);
+        let new: Vec<(TxKey, Tx)> = [b"x".to_vec(), b"y".to_vec()]
+            .into_iter()
+            .map(|b| (tx_key(&Tx(b.clone())), Tx(b)))
+            .collect();
+        disk.add_pending(&new).unwrap();
+        let all = vec![Tx(b"old".to_vec()), Tx(b"x".to_vec()), Tx(b"y".to_vec())];
+        assert_eq!(sorted(disk.pending().unwrap()), all);
+        drop(disk);
         let mut disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
-        assert!(disk.pending().unwrap().is_empty());
-        disk.put_pending(&txs).unwrap();
-        assert_eq!(disk.pending().unwrap(), txs);
+        assert_eq!(sorted(disk.pending().unwrap()), all);
+        let settled = [tx_key(&Tx(b"x".to_vec())), tx_key(&Tx(b"old".to_vec()))];
+        disk.put_decision(&decision(1), &settled).unwrap();
+        assert_eq!(disk.pending().unwrap(), vec![Tx(b"y".to_vec())]);
+        assert_eq!(disk.decision(Height(1)).unwrap(), Some(decision(1)));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The consensus task: engine, timers, WAL, decided log, peer queues.
 
-use super::disk::{ConsensusDisk, DiskError};
+use super::disk::{ConsensusDisk, DiskError, TxKey, tx_key};
 use super::handle::{BlockView, Command, ConsensusHandle, ConsensusStatus};
 use super::state::{ConsensusMetrics, TxChain};
 use crate::config::ValidatorAddr;
@@ -13,7 +13,7 @@ use chrysalis_net::{Channel, Endpoint, Incoming};
 use chrysalis_types::NodeId;
 use chrysalis_types::codec::{Decode, Encode};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, watch};
@@ -81,13 +81,9 @@ struct Driver {
     last: Option<BlockView>,
     applied: watch::Sender<u64>,
     decided: watch::Sender<u64>,
-    /// Acknowledged transactions not yet decided, as on disk: a node
-    /// killed before proposing them proposes them after its restart.
-    pending: BTreeMap<[u8; 32], Tx>,
-}
-
-fn tx_key(tx: &Tx) -> [u8; 32] {
-    *blake3::hash(&tx.0).as_bytes()
+    /// Keys of the acknowledged transactions not yet decided, as on disk:
+    /// a node killed before proposing them proposes them after its restart.
+    pending: BTreeSet<TxKey>,
 }
 
 /// Starts consensus: recovers the decided log and the WAL from `disk`,
@@ -108,7 +104,7 @@ pub(crate) fn start(
     let mut log = ReplicatedLog::new(TxChain::default(), 0, RETAIN);
     let last_height = disk.last_height()?;
     let mut last = None;
-    let mut pending: BTreeMap<[u8; 32], Tx> = disk
+    let mut waiting: BTreeMap<TxKey, Tx> = disk
         .pending()?
         .into_iter()
         .map(|t| (tx_key(&t), t))
@@ -117,7 +113,7 @@ pub(crate) fn start(
         if let Some(d) = disk.decision(Height(h))? {
             last = Some(view(&d));
             for tx in &d.block.txs {
-                pending.remove(&tx_key(tx));
+                waiting.remove(&tx_key(tx));
             }
             // Heights are stored in order; a gap cannot occur.
             let _ = log.commit(d);
@@ -125,10 +121,11 @@ pub(crate) fn start(
     }
     let entries = disk.wal_entries()?;
     let mut engine = Tendermint::recover(config, set, key, last_height.next(), &entries)?;
-    for tx in pending.values() {
+    for tx in waiting.values() {
         // Refused only when the pool is full: it stays pending on disk.
         let _ = engine.submit_tx(tx.clone());
     }
+    let pending = waiting.into_keys().collect();
     let peers = validators
         .iter()
         .map(|v| (v.id != me).then(|| spawn_peer(endpoint.clone(), *v)))
@@ -254,19 +251,19 @@ impl Driver {
         match cmd {
             Command::Propose(txs, reply) => {
                 let total = txs.len();
-                let mut accepted = 0;
+                let mut accepted = Vec::new();
                 for tx in txs {
                     if self.engine.submit_tx(tx.clone()).is_ok() {
-                        self.pending.insert(tx_key(&tx), tx);
-                        accepted += 1;
+                        accepted.push((tx_key(&tx), tx));
                     }
                 }
                 // Acknowledged only once durable; unanswered if the disk fails.
-                if accepted > 0 && self.save_pending().is_err() {
+                if !accepted.is_empty() && self.disk.add_pending(&accepted).is_err() {
                     tracing::error!("could not persist pending transactions");
                     return Vec::new();
                 }
-                let _ = reply.send((accepted, total - accepted));
+                self.pending.extend(accepted.iter().map(|(key, _)| *key));
+                let _ = reply.send((accepted.len(), total - accepted.len()));
                 // Forward them to the other validators; start an idle height.
                 return self.engine.handle(Input::Submitted);
             }
@@ -375,20 +372,22 @@ impl Driver {
         }
     }
 
-    fn save_pending(&mut self) -> Result<(), DiskError> {
-        let txs: Vec<Tx> = self.pending.values().cloned().collect();
-        self.disk.put_pending(&txs)
-    }
-
-    /// Stores the decision durably, then applies it.
+    /// Stores the decision durably (settling the pending transactions it
+    /// carries in the same write), then applies it.
     fn decide(&mut self, d: Decision) -> Result<(), DiskError> {
-        self.disk.put_decision(&d)?;
-        let before = self.pending.len();
-        for tx in &d.block.txs {
-            self.pending.remove(&tx_key(tx));
-        }
-        if self.pending.len() != before {
-            self.save_pending()?;
+        let settled: Vec<TxKey> = if self.pending.is_empty() {
+            Vec::new()
+        } else {
+            d.block
+                .txs
+                .iter()
+                .map(tx_key)
+                .filter(|key| self.pending.contains(key))
+                .collect()
+        };
+        self.disk.put_decision(&d, &settled)?;
+        for key in &settled {
+            self.pending.remove(key);
         }
         let txs = d.block.txs.len() as u64;
         self.last = Some(view(&d));
