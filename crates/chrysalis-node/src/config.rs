@@ -18,6 +18,7 @@
 //! | `max_body_bytes` | `CHRYSALIS_MAX_BODY_BYTES` | 65536 |
 //! | `validators` | `CHRYSALIS_VALIDATORS` (comma-separated `NODEID@IP:PORT`) | none: consensus off |
 //! | `consensus_commit_wait_ms` | `CHRYSALIS_CONSENSUS_COMMIT_WAIT_MS` | 20: the pause after a decision before the next proposal (batching) |
+//! | `consensus_empty_block_interval_ms` | `CHRYSALIS_CONSENSUS_EMPTY_BLOCK_INTERVAL_MS` | 0: an idle Tendermint cluster decides nothing; n > 0: an empty height after n ms idle (a heartbeat) |
 //! | `consensus_engine` | `CHRYSALIS_CONSENSUS_ENGINE` (`tendermint`/`raft`) | `tendermint` |
 //!
 //! A validator is `<hex node id>@<QUIC address>`; every validator lists the
@@ -99,6 +100,8 @@ pub struct NodeConfig {
     pub validators: Vec<ValidatorAddr>,
     /// After a decision, the next proposer waits this long (batching).
     pub consensus_commit_wait_ms: u64,
+    /// Tendermint: decide an empty height after this long idle (0: never).
+    pub consensus_empty_block_interval_ms: u64,
     /// Which consensus engine the validators run.
     pub consensus_engine: ConsensusEngine,
 }
@@ -194,6 +197,7 @@ impl Default for NodeConfig {
             max_body_bytes: 64 * 1024,
             validators: Vec::new(),
             consensus_commit_wait_ms: 20,
+            consensus_empty_block_interval_ms: 0,
             consensus_engine: ConsensusEngine::Tendermint,
         }
     }
@@ -245,6 +249,7 @@ struct FileConfig {
     #[serde(default)]
     validators: Vec<String>,
     consensus_commit_wait_ms: Option<u64>,
+    consensus_empty_block_interval_ms: Option<u64>,
     consensus_engine: Option<String>,
 }
 
@@ -319,6 +324,9 @@ impl NodeConfig {
         if let Some(ms) = file.consensus_commit_wait_ms {
             self.consensus_commit_wait_ms = ms;
         }
+        if let Some(ms) = file.consensus_empty_block_interval_ms {
+            self.consensus_empty_block_interval_ms = ms;
+        }
         if let Some(engine) = file.consensus_engine {
             self.consensus_engine = engine.parse()?;
         }
@@ -363,6 +371,9 @@ impl NodeConfig {
             }
             "CHRYSALIS_CONSENSUS_COMMIT_WAIT_MS" => {
                 self.consensus_commit_wait_ms = parse_num(key, value, "milliseconds")?;
+            }
+            "CHRYSALIS_CONSENSUS_EMPTY_BLOCK_INTERVAL_MS" => {
+                self.consensus_empty_block_interval_ms = parse_num(key, value, "milliseconds")?;
             }
             "CHRYSALIS_CONSENSUS_ENGINE" => {
                 self.consensus_engine = value.parse().map_err(|_| ConfigError::BadValue {
@@ -509,6 +520,21 @@ mod tests {
         assert_eq!(c.gossip_fanout, 2);
         assert!(c.allow.contains(&NodeId::new([0x11; 32])));
         assert_eq!(c.data_dir, dir.path());
+    }
+
+    #[test]
+    fn empty_block_interval_is_off_unless_set() {
+        let none = ConfigOverrides::default();
+        let c = NodeConfig::load(None, vars(&[]), &none).unwrap();
+        assert_eq!(c.consensus_empty_block_interval_ms, 0);
+        let env = vars(&[("CHRYSALIS_CONSENSUS_EMPTY_BLOCK_INTERVAL_MS", "5000")]);
+        let c = NodeConfig::load(None, env, &none).unwrap();
+        assert_eq!(c.consensus_empty_block_interval_ms, 5000);
+        let env = vars(&[("CHRYSALIS_CONSENSUS_EMPTY_BLOCK_INTERVAL_MS", "soon")]);
+        assert!(matches!(
+            NodeConfig::load(None, env, &none),
+            Err(ConfigError::BadValue { .. })
+        ));
     }
 
     #[test]

@@ -437,8 +437,10 @@ fn engine_config(config: &NodeConfig) -> EngineConfig {
         timeout_delta_ms: 50,
         rebroadcast_ms: 200,
         commit_wait_ms: config.consensus_commit_wait_ms,
-        // An idle cluster decides (and stores) nothing.
+        // An idle cluster decides (and stores) nothing, unless a heartbeat
+        // interval is configured.
         wait_for_txs: true,
+        empty_block_interval_ms: config.consensus_empty_block_interval_ms,
         // A proposal (and a commit sent to a peer behind) must fit in one
         // 1 MiB frame of the endpoint, with room for the encoding.
         mempool: MempoolConfig {

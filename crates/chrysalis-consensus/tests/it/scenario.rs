@@ -86,13 +86,23 @@ pub(crate) fn config() -> EngineConfig {
 
 /// Builds the processes: validator `i` is pid `i`; twins follow.
 pub(crate) fn build(seed: u64, setup: &Setup, faults: Faults) -> (Sim<Node>, ValidatorSet) {
-    let keys = keys(setup.validators);
-    let set = validator_set(setup, &keys);
-    let n_pids = (setup.validators + setup.twins.len()) as u32;
     let cfg = EngineConfig {
         wait_for_txs: setup.wait_for_txs,
         ..config()
     };
+    build_with(seed, setup, faults, cfg)
+}
+
+/// [`build`] with every validator's engine configured as `cfg`.
+pub(crate) fn build_with(
+    seed: u64,
+    setup: &Setup,
+    faults: Faults,
+    cfg: EngineConfig,
+) -> (Sim<Node>, ValidatorSet) {
+    let keys = keys(setup.validators);
+    let set = validator_set(setup, &keys);
+    let n_pids = (setup.validators + setup.twins.len()) as u32;
     let mut procs = Vec::new();
     let roles = (0..setup.validators).chain(setup.twins.iter().copied());
     for (pid, v) in roles.enumerate() {

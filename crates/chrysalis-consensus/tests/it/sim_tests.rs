@@ -3,7 +3,9 @@
 
 use crate::checker::Checker;
 use crate::node::{Byzantine, Node};
-use crate::scenario::{BUSY_CLIENTS_MS, Setup, Variant, build, mixed_setup, run};
+use crate::scenario::{
+    BUSY_CLIENTS_MS, Setup, Variant, build, build_with, config, mixed_setup, run,
+};
 use chrysalis_consensus::{Message, Tx, ValidatorIndex};
 use chrysalis_sim::{Faults, Pid, Sim};
 
@@ -210,5 +212,49 @@ fn idle_validators_decide_only_when_transactions_wait() {
         sim.run_until(13_000, |s| checker.check(s))
             .unwrap_or_else(|e| panic!("{e}"));
         expect(&sim, settled[0], "decided again with nothing to decide");
+    }
+}
+
+/// With a heartbeat (`empty_block_interval_ms`), idle validators decide an
+/// empty height each interval, and agree on them.
+#[test]
+fn idle_validators_with_a_heartbeat_decide_empty_heights() {
+    let setup = Setup {
+        validators: 4,
+        twins: vec![],
+        byzantine: vec![],
+        amnesia: vec![],
+        variant: Variant::Correct,
+        declared_f: 1,
+        wait_for_txs: true,
+        client_period_ms: 0,
+    };
+    let cfg = chrysalis_consensus::EngineConfig {
+        wait_for_txs: true,
+        empty_block_interval_ms: 500,
+        ..config()
+    };
+    for seed in 0..5u64 {
+        let (mut sim, set) = build_with(seed, &setup, Faults::lossy(), cfg.clone());
+        let mut checker = Checker::new(set, 4);
+        sim.run_until(5_000, |s| checker.check(s))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for p in sim.pids() {
+            let node = sim.process(p);
+            // About one height per interval (ten intervals), all empty.
+            let h = node.height().0;
+            if !(4..=10).contains(&h) || node.decided.iter().any(|d| !d.2.txs.is_empty()) {
+                panic!(
+                    "{}",
+                    sim.failure(format!(
+                        "{p} decided {h} heights: {:?}",
+                        node.decided
+                            .iter()
+                            .map(|d| d.2.txs.len())
+                            .collect::<Vec<_>>()
+                    ))
+                );
+            }
+        }
     }
 }

@@ -146,8 +146,10 @@ impl ConsensusHandle {
         rx.await.map_err(|_| ProposeError::Off)
     }
 
-    /// Admits transactions to this node's mempool: (accepted, refused as
-    /// duplicate, empty, oversized or over the pool's bound).
+    /// Submits transactions: (accepted, refused). Under Tendermint
+    /// "accepted" means durable in this node's pending set and admitted to
+    /// the mempool (refused: duplicate, empty, oversized or over the
+    /// pool's bound); under raft it means committed.
     pub async fn propose(&self, txs: Vec<Vec<u8>>) -> Result<(usize, usize), ProposeError> {
         let txs = txs.into_iter().map(Tx).collect();
         self.ask(|r| Command::Propose(txs, r)).await

@@ -273,7 +273,7 @@ fn paths() -> Value {
             "get": op("gossipStats", "Replication counters.", ("200", "GossipStats"), &[], None, None),
         },
         "/v1/consensus/propose": {
-            "post": op("consensusPropose", "Admits transactions to this node's mempool for BFT ordering.",
+            "post": op("consensusPropose", "Submits transactions for ordering. Tendermint: answered once they are durable in this node's pending set and forwarded to the validators; raft: once committed.",
                 ("202", "Proposed"), &[("400", "`invalid_value`."), ("503", "`consensus_off`.")], Some("Propose"), None),
         },
         "/v1/consensus/log": {
