@@ -1,29 +1,39 @@
-//! BFT consensus across four validators in one process: four nodes, each
-//! with its own event loop and consensus task, talking real QUIC over
-//! loopback.
+//! Consensus across validators in one process, each node with its own event
+//! loop and consensus task, talking real QUIC over loopback. Three clusters,
+//! side by side in one run:
 //!
-//! - `consensus_throughput/{memory_wal,redb_wal}`: 20,000 transactions of
-//!   100 bytes, proposed as 200 concurrent batches of 100 spread over the
-//!   four nodes; time until node 0 has applied all of them. Side by side:
-//!   the WAL and decided blocks in memory, and durable in redb (an fsync
-//!   per WAL write, as `chrysalis up` runs).
-//! - `consensus_latency/{memory_wal,redb_wal}`: one transaction proposed
-//!   to node 0 of an idle cluster until node 0 applies it (the validators
-//!   wait for transactions: forwarding to the others, waking them, propose,
-//!   prevote, precommit). p50/p99 over the samples are printed to stderr.
-//! - `consensus_decision/{memory_wal,redb_wal}`: from one decision at
-//!   node 0 to the next while a client keeps submitting a transaction
-//!   every millisecond, round-robin over the nodes (one height: propose,
-//!   prevote, precommit, commit wait), p50/p99 printed to stderr.
+//! - `tendermint4_memory_wal`: four Tendermint validators with the WAL and
+//!   decided blocks in memory;
+//! - `tendermint4_redb_wal`: the same, durable in redb (an fsync per WAL
+//!   write, as `chrysalis up` runs);
+//! - `raft3`: three raft (crash-tolerant) validators, durable in redb.
 //!
-//! Engine settings are the node's loopback defaults (`service.rs`
+//! Benchmarks:
+//!
+//! - `consensus_throughput/*`: 20,000 transactions of 100 bytes, proposed
+//!   as 200 concurrent batches of 100 spread over the nodes; time until
+//!   node 0 has applied all of them. Raft acknowledges a proposal once
+//!   committed, Tendermint once durable in its pending set; both are timed
+//!   to the same end (node 0 applied every transaction).
+//! - `consensus_latency/*`: one transaction proposed to node 0 of an idle
+//!   cluster until node 0 applies it (Tendermint: forwarding to the other
+//!   validators, waking them, propose, prevote, precommit). p50/p99 are
+//!   printed to stderr.
+//! - `consensus_decision/*`: from one decision (block) at node 0 to the
+//!   next while a client submits a transaction every millisecond,
+//!   round-robin over the nodes; p50/p99 printed to stderr.
+//!
+//! Tendermint runs the node's loopback defaults (`service.rs`
 //! `engine_config`: propose 200 ms, prevote/precommit 50 ms, rebroadcast
-//! 200 ms) with `consensus_commit_wait_ms` = 5.
+//! 200 ms) with `consensus_commit_wait_ms` = 5; raft the node's defaults
+//! (heartbeat 50 ms, election 300–600 ms, up to 4 entries in flight,
+//! proposals packed into one entry while others commit).
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use chrysalis_node::consensus::{ConsensusDisk, MemDisk, NodeDisk};
+use chrysalis_node::config::ConsensusEngine;
+use chrysalis_node::consensus::MemDisk;
 use chrysalis_node::{Node, NodeConfig, NodeIdentity, NodeStore, ValidatorAddr};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::sync::Arc;
@@ -32,6 +42,18 @@ use tokio::runtime::Runtime;
 
 const TXS: usize = 20_000;
 const PER_CALL: usize = 100;
+
+/// The clusters compared: (name, engine, validators, durable).
+const CLUSTERS: [(&str, ConsensusEngine, usize, bool); 3] = [
+    (
+        "tendermint4_memory_wal",
+        ConsensusEngine::Tendermint,
+        4,
+        false,
+    ),
+    ("tendermint4_redb_wal", ConsensusEngine::Tendermint, 4, true),
+    ("raft3", ConsensusEngine::Raft, 3, true),
+];
 
 struct Cluster {
     nodes: Vec<Node>,
@@ -50,13 +72,14 @@ fn free_udp_addrs(n: usize) -> Vec<std::net::SocketAddr> {
         .collect()
 }
 
-/// Starts a 4-validator cluster; a port taken between choosing it and
-/// binding it (other processes share the machine) means a fresh attempt.
-async fn cluster(durable: bool) -> Cluster {
+/// Starts a cluster of `n` validators running `engine`, durable in redb
+/// or (Tendermint only) in memory; a port taken between choosing it and
+/// binding it means a fresh attempt.
+async fn cluster(engine: ConsensusEngine, n: usize, durable: bool) -> Cluster {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_cluster(durable).await {
+        match try_cluster(engine, n, durable).await {
             Ok(cluster) => return cluster,
             Err(error) if attempt < 5 => eprintln!("cluster start failed ({error}); retrying"),
             Err(error) => panic!("cluster start failed {attempt} times: {error}"),
@@ -64,11 +87,15 @@ async fn cluster(durable: bool) -> Cluster {
     }
 }
 
-async fn try_cluster(durable: bool) -> Result<Cluster, chrysalis_node::NodeError> {
-    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+async fn try_cluster(
+    engine: ConsensusEngine,
+    n: usize,
+    durable: bool,
+) -> Result<Cluster, chrysalis_node::NodeError> {
+    let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().expect("dir")).collect();
     let validators: Vec<ValidatorAddr> = dirs
         .iter()
-        .zip(free_udp_addrs(4))
+        .zip(free_udp_addrs(n))
         .map(|(d, addr)| ValidatorAddr {
             id: NodeIdentity::load_or_create(d.path(), None, 1)
                 .expect("identity")
@@ -84,18 +111,22 @@ async fn try_cluster(durable: bool) -> Result<Cluster, chrysalis_node::NodeError
             gossip_listen: v.addr,
             validators: validators.clone(),
             consensus_commit_wait_ms: 5,
+            consensus_engine: engine,
             ..NodeConfig::default()
         };
         let identity = NodeIdentity::load_or_create(dir.path(), None, 1).expect("identity");
         let store = Arc::new(NodeStore::open(dir.path()).expect("store"));
-        let disk: Box<dyn ConsensusDisk> = if durable {
-            Box::new(NodeDisk::new(store.clone()))
+        let node = if durable {
+            Node::start_on_store(&config, &identity, store).await?
         } else {
-            Box::new(MemDisk::default())
+            let disk = Box::new(MemDisk::default());
+            Node::start_with_consensus(&config, &identity, Box::new(store), disk).await?
         };
-        let node = Node::start_with_consensus(&config, &identity, Box::new(store), disk).await?;
         nodes.push(node);
     }
+    // Raft elects a leader first; a proposal before that waits for it.
+    let c0 = nodes[0].handle.consensus().expect("consensus on");
+    let _ = c0.propose(vec![b"warm-up".to_vec()]).await;
     Ok(Cluster { nodes, _dirs: dirs })
 }
 
@@ -107,7 +138,7 @@ async fn burst(cluster: &Cluster, run: u64) -> Duration {
     let start = Instant::now();
     let mut calls = Vec::new();
     for call in 0..TXS / PER_CALL {
-        let c = cluster.nodes[call % 4]
+        let c = cluster.nodes[call % cluster.nodes.len()]
             .handle
             .consensus()
             .expect("consensus on")
@@ -194,8 +225,8 @@ fn decision(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let mut group = c.benchmark_group("consensus_decision");
     group.sample_size(20);
-    for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
-        let cluster = rt.block_on(cluster(durable));
+    for (name, engine, n, durable) in CLUSTERS {
+        let cluster = rt.block_on(cluster(engine, n, durable));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let feeder = {
             let _guard = rt.enter();
@@ -230,8 +261,8 @@ fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("consensus_throughput");
     group.sample_size(10);
     group.throughput(Throughput::Elements(TXS as u64));
-    for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
-        let cluster = rt.block_on(cluster(durable));
+    for (name, engine, n, durable) in CLUSTERS {
+        let cluster = rt.block_on(cluster(engine, n, durable));
         let mut run = 0u64;
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -256,8 +287,8 @@ fn latency(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let mut group = c.benchmark_group("consensus_latency");
     group.sample_size(20);
-    for (name, durable) in [("memory_wal", false), ("redb_wal", true)] {
-        let cluster = rt.block_on(cluster(durable));
+    for (name, engine, n, durable) in CLUSTERS {
+        let cluster = rt.block_on(cluster(engine, n, durable));
         let mut samples = Vec::new();
         let mut run = 1u64 << 40;
         group.bench_function(name, |b| {

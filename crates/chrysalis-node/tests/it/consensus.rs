@@ -16,15 +16,6 @@ struct Validator {
     node: Option<Node>,
 }
 
-/// `n` distinct loopback UDP addresses free at the time of asking (the
-/// sockets are held together, so no address is handed out twice).
-fn free_udp_addrs(n: usize) -> Vec<SocketAddr> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
-}
-
 fn start(dir: &Path, listen: SocketAddr, validators: &[ValidatorAddr]) -> Validator {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -97,17 +88,7 @@ fn committed(log: &BTreeMap<u64, ([u8; 32], Vec<Vec<u8>>)>) -> Vec<Vec<u8>> {
 
 #[test]
 fn four_validators_agree_and_a_restarted_one_catches_up() {
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let validators: Vec<ValidatorAddr> = dirs
-        .iter()
-        .zip(free_udp_addrs(4))
-        .map(|(d, addr)| ValidatorAddr {
-            id: NodeIdentity::load_or_create(d.path(), None, 1)
-                .unwrap()
-                .node_id(),
-            addr,
-        })
-        .collect();
+    let (dirs, validators) = crate::harness::validators(4);
     let mut nodes: Vec<Validator> = dirs
         .iter()
         .zip(&validators)

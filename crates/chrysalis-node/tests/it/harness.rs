@@ -1,10 +1,31 @@
 //! Nodes in this process, each on its own runtime, driven over loopback.
 
 use chrysalis_node::client::Client;
-use chrysalis_node::{Node, NodeConfig, NodeIdentity, NodeStore};
+use chrysalis_node::{Node, NodeConfig, NodeIdentity, NodeStore, ValidatorAddr};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Data directories for `n` validators, their identities created, and the
+/// validator list naming each at a loopback UDP address free at the time of
+/// asking (the sockets are held together, so no address repeats).
+pub(crate) fn validators(n: usize) -> (Vec<tempfile::TempDir>, Vec<ValidatorAddr>) {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let sockets: Vec<std::net::UdpSocket> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let validators = dirs
+        .iter()
+        .zip(&sockets)
+        .map(|(d, s)| ValidatorAddr {
+            id: NodeIdentity::load_or_create(d.path(), None, 1)
+                .unwrap()
+                .node_id(),
+            addr: s.local_addr().unwrap(),
+        })
+        .collect();
+    (dirs, validators)
+}
 
 pub(crate) struct TestNode {
     pub(crate) rt: tokio::runtime::Runtime,

@@ -18,14 +18,6 @@ struct RaftNode {
     client: Client,
 }
 
-/// `n` distinct loopback UDP addresses free at the time of asking.
-fn free_udp_addrs(n: usize) -> Vec<SocketAddr> {
-    let sockets: Vec<std::net::UdpSocket> = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    sockets.iter().map(|s| s.local_addr().unwrap()).collect()
-}
-
 fn start(dir: &Path, listen: SocketAddr, validators: &[ValidatorAddr]) -> RaftNode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -99,17 +91,7 @@ impl RaftNode {
 
 #[test]
 fn three_raft_validators_commit_through_follower_and_leader() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let validators: Vec<ValidatorAddr> = dirs
-        .iter()
-        .zip(free_udp_addrs(3))
-        .map(|(d, addr)| ValidatorAddr {
-            id: NodeIdentity::load_or_create(d.path(), None, 1)
-                .unwrap()
-                .node_id(),
-            addr,
-        })
-        .collect();
+    let (dirs, validators) = crate::harness::validators(3);
     let mut nodes: Vec<RaftNode> = dirs
         .iter()
         .zip(&validators)

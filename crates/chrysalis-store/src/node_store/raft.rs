@@ -165,7 +165,7 @@ impl NodeStore {
 
     /// Records applied entries: new blocks by height and the state
     /// machine's applied state under `state_name`, in one transaction that
-    /// is atomic but not flushed (see the [module docs](self)).
+    /// is atomic but not flushed (see the module docs of `node_store/raft.rs`).
     pub fn raft_apply(
         &self,
         blocks: &[(u64, Vec<u8>)],
