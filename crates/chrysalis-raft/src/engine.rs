@@ -1,11 +1,17 @@
 //! One node's raft engine: openraft with the redb log and state machine
 //! and the QUIC network, the cluster initialized with the configured
 //! validators, and writes that reach the leader from any node.
+//!
+//! Every write carries a [`WriteId`] (this node's index, the session of
+//! this run, a sequence number) that its retries reuse: the state machine
+//! applies the first committed copy only, so a write is applied exactly
+//! once however often it was appended.
 
 use crate::log_store::LogStore;
 use crate::network::{CallError, Hub, NetStats, RaftNet, serve};
+use crate::session::{Outcome, WriteId};
 use crate::state_machine::{Applied, StateMachineError, StateMachineStore};
-use crate::types::{Batch, Block, Member, RaftNodeId, TypeConfig};
+use crate::types::{Batch, Block, Member, RaftNodeId, TypeConfig, decode, encode};
 use chrysalis_consensus::StateMachine;
 use chrysalis_net::{Endpoint, Incoming};
 use chrysalis_store::node_store::NodeStore;
@@ -14,8 +20,9 @@ use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{Config, Raft, ServerState, SnapshotPolicy};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -88,28 +95,61 @@ pub enum StartError {
     /// Initializing the membership failed.
     #[error("could not initialize the raft membership: {0}")]
     Initialize(#[source] Box<InitializeError<RaftNodeId, Member>>),
+    /// The stored session number could not be read or its successor
+    /// stored.
+    #[error("could not open a new write session: {0}")]
+    Session(#[source] StateMachineError),
 }
 
 /// Why a write was not committed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// No leader committed it in time (an election, or a quorum down).
+    /// No leader committed it in time (an election, or a quorum down). It
+    /// may still commit: at most once, under its write id.
     #[error("no leader committed the batch within {timeout_ms} ms")]
     NoLeader {
         /// The limit.
         timeout_ms: u64,
     },
-    /// The leader was asked but did not answer in time: the batch may or
-    /// may not be committed.
+    /// The leader was asked but did not answer before the write's time
+    /// ran out: the batch may or may not be committed (at most once).
     #[error("the leader did not answer: {0}")]
     Unanswered(#[source] CallError),
+    /// The state machine refused the write as older than what its session
+    /// remembers: it was not applied by this copy, and may or may not
+    /// have been by an earlier one.
+    #[error("write {0} is older than its session's window")]
+    Stale(WriteId),
+    /// A write id of another node, or of another run of this one.
+    #[error("write {0} is not of this node's session")]
+    ForeignId(WriteId),
     /// The engine stopped.
     #[error("raft has stopped")]
     Stopped,
     /// An empty batch, or a transaction that is empty.
     #[error("a batch and each of its transactions must be non-empty")]
     Empty,
+}
+
+/// A committed write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Applied as the block of this height.
+    Block(u64),
+    /// An earlier copy was applied (a retry committed twice): as the block
+    /// of this height, if the session table still remembers it.
+    AlreadyApplied(Option<u64>),
+}
+
+impl Written {
+    /// The block height the write was applied as, if known.
+    pub fn height(self) -> Option<u64> {
+        match self {
+            Written::Block(h) => Some(h),
+            Written::AlreadyApplied(h) => h,
+        }
+    }
 }
 
 /// The raft role of a node.
@@ -161,6 +201,8 @@ pub struct RaftEngine<M> {
     hub: Arc<Hub>,
     machine: StateMachineStore<M>,
     me: RaftNodeId,
+    session: u64,
+    next_seq: AtomicU64,
     config: EngineConfig,
     serve: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -191,6 +233,37 @@ fn raft_config(config: &EngineConfig) -> Result<Config, StartError> {
         ..Config::default()
     };
     raft.validate().map_err(|e| StartError::Config(Box::new(e)))
+}
+
+const SESSION: &str = "session";
+
+/// Opens this run's write session: one above the stored number (and not
+/// below the wall clock in milliseconds, so that a node whose database was
+/// wiped still does not reuse a number its earlier runs wrote under), and
+/// stores it, flushed, before any write uses it.
+fn next_session(store: &NodeStore) -> Result<u64, StartError> {
+    let failed = |e: StateMachineError| StartError::Session(e);
+    let stored: u64 = match store.raft_meta(SESSION).map_err(|e| failed(e.into()))? {
+        Some(bytes) => decode("session", &bytes).map_err(|e| failed(e.into()))?,
+        None => 0,
+    };
+    let clock_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let session = stored.saturating_add(1).max(clock_ms);
+    store
+        .put_raft_meta(SESSION, &encode(&session))
+        .map_err(|e| failed(e.into()))?;
+    Ok(session)
+}
+
+/// The writer's answer for the state machine's reply to write `id`.
+fn written(id: WriteId, outcome: Outcome) -> Result<Written, WriteError> {
+    match outcome {
+        Outcome::Applied { height } => Ok(Written::Block(height)),
+        Outcome::Duplicate { height } => Ok(Written::AlreadyApplied(height)),
+        Outcome::Stale => Err(WriteError::Stale(id)),
+    }
 }
 
 impl<M> RaftEngine<M>
@@ -227,6 +300,7 @@ where
             endpoint,
             validators.iter().map(|v| (v.id, v.addr)).collect(),
         );
+        let session = next_session(&store)?;
         let log = LogStore::new(store.clone());
         let sm = StateMachineStore::open(store, machine)?;
         let net = RaftNet::new(hub.clone());
@@ -259,6 +333,8 @@ where
             hub,
             machine: sm,
             me: index,
+            session,
+            next_seq: AtomicU64::new(1),
             config,
             serve: std::sync::Mutex::new(Some(serve)),
         })
@@ -313,38 +389,64 @@ where
         }
     }
 
-    /// Commits `txs` as one log entry, through the leader wherever it is
-    /// (a follower forwards to it; during an election the write waits for
-    /// the new leader). Returns the batch's block height once it is
-    /// committed. A write the leader was sent but did not answer is
-    /// [`WriteError::Unanswered`]: it may have been committed.
-    pub async fn write(&self, txs: Vec<Vec<u8>>) -> Result<u64, WriteError> {
+    /// This run's write session.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// A new write id of this node's session (for [`Self::write_as`]).
+    pub fn next_write_id(&self) -> WriteId {
+        WriteId {
+            origin: self.me,
+            session: self.session,
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Commits `txs` as one log entry under a new write id: see
+    /// [`Self::write_as`].
+    pub async fn write(&self, txs: Vec<Vec<u8>>) -> Result<Written, WriteError> {
+        self.write_as(self.next_write_id(), txs).await
+    }
+
+    /// Commits `txs` as one log entry with write id `id`, through the
+    /// leader wherever it is (a follower forwards to it; during an election
+    /// the write waits for the new leader), and returns once it is applied.
+    /// Every retry inside carries `id`, and so may a caller's own retry of
+    /// the same write: only the first committed copy is applied, a later
+    /// one answers [`Written::AlreadyApplied`].
+    pub async fn write_as(&self, id: WriteId, txs: Vec<Vec<u8>>) -> Result<Written, WriteError> {
         if txs.is_empty() || txs.iter().any(Vec::is_empty) {
             return Err(WriteError::Empty);
         }
+        if id.origin != self.me || id.session != self.session {
+            return Err(WriteError::ForeignId(id));
+        }
+        let batch = Batch { id: Some(id), txs };
         let timeout_ms = self.config.write_timeout_ms;
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        // One forwarded attempt waits this long before it is sent again.
+        let attempt = Duration::from_millis(self.config.election_max_ms.saturating_mul(2));
         loop {
-            let leader = match self.raft.client_write(Batch(txs.clone())).await {
-                Ok(done) => return Ok(done.data),
+            let leader = match self.raft.client_write(batch.clone()).await {
+                Ok(done) => return written(id, done.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(_))) => None,
                 Err(RaftError::Fatal(_)) => return Err(WriteError::Stopped),
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if let Some(leader) = leader.filter(|l| *l != self.me && !left.is_zero()) {
-                match self
-                    .hub
-                    .forward_write(leader, Batch(txs.clone()), left)
-                    .await
-                {
-                    Ok(Ok(height)) => return Ok(height),
+                let limit = left.min(attempt);
+                match self.hub.forward_write(leader, batch.clone(), limit).await {
+                    Ok(Ok(outcome)) => return written(id, outcome),
                     // It lost leadership meanwhile: ask again.
                     Ok(Err(_)) => {}
-                    Err(err @ CallError::Timeout { .. }) => {
+                    Err(err @ CallError::Timeout { .. }) if Instant::now() >= deadline => {
                         return Err(WriteError::Unanswered(err));
                     }
-                    // Not sent: safe to retry.
+                    // Unsent, or unanswered (a leader that died): the
+                    // retry carries the same id, so it is applied at most
+                    // once.
                     Err(_) => {}
                 }
             }

@@ -9,6 +9,8 @@
 //!   application data is a batch of transactions) and the stored records.
 //! - [`log_store`]: the raft log, vote and committed id in the node's redb
 //!   database; everything raft must see durable is fsynced first.
+//! - [`session`]: write ids and the session table that makes a batch
+//!   committed twice (a writer's retry) take effect once.
 //! - [`state_machine`]: any [`chrysalis_consensus::StateMachine`], applied
 //!   block by block in log order; its snapshots are openraft's.
 //! - [`network`]: request/response frames over the node's QUIC endpoint.
@@ -22,8 +24,12 @@
 pub mod engine;
 pub mod log_store;
 pub mod network;
+pub mod session;
 pub mod state_machine;
 pub mod types;
 
-pub use engine::{EngineConfig, EngineStatus, RaftEngine, Role, StartError, Validator, WriteError};
+pub use engine::{
+    EngineConfig, EngineStatus, RaftEngine, Role, StartError, Validator, WriteError, Written,
+};
+pub use session::{Outcome, SessionTable, WriteId};
 pub use types::{Batch, Block, Member, RaftNodeId, TypeConfig};

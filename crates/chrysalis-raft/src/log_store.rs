@@ -229,7 +229,7 @@ mod tests {
     fn entry(term: u64, index: u64) -> Entry {
         Entry {
             log_id: openraft::LogId::new(CommittedLeaderId::new(term, 0), index),
-            payload: EntryPayload::Normal(Batch(vec![index.to_be_bytes().to_vec()])),
+            payload: EntryPayload::Normal(Batch::anonymous(vec![index.to_be_bytes().to_vec()])),
         }
     }
 

@@ -10,6 +10,7 @@
 //! wrong node) is dropped and counted, never a panic. Requests are handled
 //! each in its own task, so a slow write never holds up heartbeats.
 
+use crate::session::Outcome;
 use crate::types::{Batch, Member, RaftNodeId, TypeConfig, encode};
 use chrysalis_net::{Channel, Endpoint, Incoming};
 use chrysalis_types::NodeId;
@@ -41,7 +42,8 @@ enum Request {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<RaftNodeId>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A follower forwards a client's batch to the leader.
+    /// A follower forwards a client's batch to the leader (its write id's
+    /// origin is set to the sender's index on arrival).
     Write(Batch),
 }
 
@@ -53,8 +55,11 @@ enum Response {
     Snapshot(
         Result<InstallSnapshotResponse<RaftNodeId>, RaftError<RaftNodeId, InstallSnapshotError>>,
     ),
-    Write(Result<u64, RaftError<RaftNodeId, ClientWriteError<RaftNodeId, Member>>>),
+    Write(Result<Outcome, WriteRefused>),
 }
+
+/// Why the leader did not commit a forwarded batch.
+pub(crate) type WriteRefused = RaftError<RaftNodeId, ClientWriteError<RaftNodeId, Member>>;
 
 /// One frame on the wire.
 #[derive(Debug, Serialize, Deserialize)]
@@ -202,8 +207,7 @@ impl Hub {
         leader: RaftNodeId,
         batch: Batch,
         timeout: Duration,
-    ) -> Result<Result<u64, RaftError<RaftNodeId, ClientWriteError<RaftNodeId, Member>>>, CallError>
-    {
+    ) -> Result<Result<Outcome, WriteRefused>, CallError> {
         match self.call(leader, Request::Write(batch), timeout).await? {
             Response::Write(result) => Ok(result),
             _ => Err(CallError::WrongKind(leader)),
@@ -245,7 +249,7 @@ pub async fn serve(hub: Arc<Hub>, raft: Raft<TypeConfig>, mut inbox: mpsc::Recei
                 let hub = hub.clone();
                 let raft = raft.clone();
                 tokio::spawn(async move {
-                    let body = answer(&raft, body).await;
+                    let body = answer(&raft, from as RaftNodeId, body).await;
                     let bytes = encode(&Frame::Response { id, body });
                     if let Err(err) = hub.send(from as u64, &bytes).await {
                         bump(&hub.stats.failed_calls);
@@ -257,12 +261,20 @@ pub async fn serve(hub: Arc<Hub>, raft: Raft<TypeConfig>, mut inbox: mpsc::Recei
     }
 }
 
-async fn answer(raft: &Raft<TypeConfig>, request: Request) -> Response {
+/// Answers `request` from node `from`. A forwarded batch's write id
+/// names its sender as origin whatever it claims, so one node cannot
+/// spend another's sequence numbers.
+async fn answer(raft: &Raft<TypeConfig>, from: RaftNodeId, request: Request) -> Response {
     match request {
         Request::Append(rpc) => Response::Append(raft.append_entries(rpc).await),
         Request::Vote(rpc) => Response::Vote(raft.vote(rpc).await),
         Request::Snapshot(rpc) => Response::Snapshot(raft.install_snapshot(rpc).await),
-        Request::Write(batch) => Response::Write(raft.client_write(batch).await.map(|r| r.data)),
+        Request::Write(mut batch) => {
+            if let Some(id) = &mut batch.id {
+                id.origin = from;
+            }
+            Response::Write(raft.client_write(batch).await.map(|r| r.data))
+        }
     }
 }
 
@@ -380,12 +392,12 @@ mod tests {
     fn frames_round_trip_and_garbage_does_not_decode() {
         let frame = Frame::Request {
             id: 7,
-            body: Request::Write(Batch(vec![b"tx".to_vec()])),
+            body: Request::Write(Batch::anonymous(vec![b"tx".to_vec()])),
         };
         let bytes = encode(&frame);
         let back: Frame = serde_json::from_slice(&bytes).unwrap();
         assert!(
-            matches!(back, Frame::Request { id: 7, body: Request::Write(b) } if b.0 == [b"tx".to_vec()])
+            matches!(back, Frame::Request { id: 7, body: Request::Write(b) } if b.txs == [b"tx".to_vec()])
         );
         for bad in [&b""[..], b"{}", b"\xff\xfe", b"{\"Request\":{\"id\":1}}"] {
             assert!(serde_json::from_slice::<Frame>(bad).is_err());

@@ -5,14 +5,20 @@
 //! machine's `snapshot()`/`restore()` with the height, the last applied log
 //! id and the membership form openraft's snapshots.
 //!
-//! The applied state (last applied log id, membership, height, the
-//! machine's snapshot bytes) is stored with every applied batch, in the
+//! A batch whose write id was applied before (a writer's retry committed
+//! twice) is skipped: no block, no call to the machine, the same on every
+//! replica, because the [`SessionTable`] that decides is part of the
+//! applied state and of snapshots.
+//!
+//! The applied state (last applied log id, membership, height, session
+//! table, the machine's snapshot bytes) is stored with every applied batch, in the
 //! same transaction as its blocks; that transaction is not flushed (raft
 //! re-applies committed entries from the durable log after a crash).
 
+use crate::session::{Outcome, SessionTable, Verdict};
 use crate::types::{
-    Block, Entry, LogId, RecordError, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
-    decode, encode, hex_bytes,
+    Batch, Block, Entry, LogId, RecordError, SnapshotMeta, StorageError, StoredMembership,
+    TypeConfig, decode, encode, hex_bytes,
 };
 use chrysalis_consensus::{Height, StateMachine, Tx};
 use chrysalis_store::node_store::{NodeStore, NodeStoreError};
@@ -41,7 +47,8 @@ pub enum StateMachineError {
     Restore(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// The applied state, as stored.
+/// The applied state, as stored. A record written before sessions
+/// existed has none: its table is empty.
 #[derive(Serialize, Deserialize)]
 struct AppliedRecord {
     last_applied: Option<LogId>,
@@ -49,14 +56,19 @@ struct AppliedRecord {
     height: u64,
     #[serde(with = "hex_bytes")]
     state: Vec<u8>,
+    #[serde(default)]
+    sessions: SessionTable,
 }
 
-/// A snapshot's data: the height and the machine's bytes.
+/// A snapshot's data: the height, the session table (empty in a snapshot
+/// taken before sessions existed) and the machine's bytes.
 #[derive(Serialize, Deserialize)]
 struct SnapshotBody {
     height: u64,
     #[serde(with = "hex_bytes")]
     state: Vec<u8>,
+    #[serde(default)]
+    sessions: SessionTable,
 }
 
 /// The current snapshot, as stored.
@@ -69,7 +81,7 @@ struct SnapshotRecord {
 
 /// Each entry's reply, the encoded new blocks by height, the encoded
 /// applied state.
-type Applying = (Vec<u64>, Vec<(u64, Vec<u8>)>, Vec<u8>);
+type Applying = (Vec<Outcome>, Vec<(u64, Vec<u8>)>, Vec<u8>);
 
 /// What has been applied: the machine and where it stands.
 #[derive(Debug)]
@@ -82,6 +94,8 @@ pub struct Applied<M> {
     pub membership: StoredMembership,
     /// Blocks applied (the last block's height).
     pub height: u64,
+    /// What each writer's session has applied.
+    pub sessions: SessionTable,
     /// The last block applied, if it was applied in this run or stored.
     pub last_block: Option<Block>,
 }
@@ -131,6 +145,7 @@ where
             last_applied: None,
             membership: StoredMembership::default(),
             height: 0,
+            sessions: SessionTable::default(),
             last_block: None,
         };
         if let Some(bytes) = store.raft_meta(APPLIED)? {
@@ -139,6 +154,7 @@ where
             applied.last_applied = record.last_applied;
             applied.membership = record.membership;
             applied.height = record.height;
+            applied.sessions = record.sessions;
             if let Some((_, bytes)) = store.raft_blocks(record.height, 1)?.first() {
                 applied.last_block = Some(decode("block", bytes)?);
             }
@@ -171,8 +187,8 @@ where
         Ok(out)
     }
 
-    /// Applies entries in order; returns each one's reply (the height the
-    /// chain has after it) and the encoded blocks and applied state to store.
+    /// Applies entries in order; returns each one's reply and the encoded
+    /// blocks and applied state to store.
     fn apply_entries(&self, entries: Vec<Entry>) -> Applying {
         let mut guard = self.applied();
         let applied = &mut *guard;
@@ -180,37 +196,61 @@ where
         let mut blocks = Vec::new();
         for entry in entries {
             let log_id = entry.log_id;
-            match &entry.payload {
-                EntryPayload::Blank => {}
+            let reply = match &entry.payload {
+                EntryPayload::Blank => Outcome::Applied {
+                    height: applied.height,
+                },
                 EntryPayload::Normal(batch) => {
-                    applied.height += 1;
-                    let txs: Vec<Tx> = batch.0.iter().map(|t| Tx(t.clone())).collect();
-                    applied.machine.apply(Height(applied.height), &txs);
-                    let block = Block {
-                        height: applied.height,
-                        index: log_id.index,
-                        term: log_id.leader_id.term,
-                        leader: log_id.leader_id.node_id,
-                        hash: blake3::hash(&encode(&entry)).as_bytes().to_vec(),
-                        txs: batch.0.clone(),
+                    let next = applied.height + 1;
+                    let verdict = match batch.id {
+                        Some(id) => applied.sessions.admit(id, next),
+                        None => Verdict::Apply,
                     };
-                    blocks.push((block.height, encode(&block)));
-                    applied.last_block = Some(block);
+                    match verdict {
+                        Verdict::Apply => {
+                            let block = apply_batch(applied, &entry, batch);
+                            blocks.push((block.height, encode(&block)));
+                            applied.last_block = Some(block);
+                            Outcome::Applied { height: next }
+                        }
+                        Verdict::Duplicate(height) => Outcome::Duplicate { height },
+                        Verdict::Stale => Outcome::Stale,
+                    }
                 }
                 EntryPayload::Membership(m) => {
                     applied.membership = StoredMembership::new(Some(log_id), m.clone());
+                    Outcome::Applied {
+                        height: applied.height,
+                    }
                 }
-            }
+            };
             applied.last_applied = Some(log_id);
-            replies.push(applied.height);
+            replies.push(reply);
         }
         let record = AppliedRecord {
             last_applied: applied.last_applied,
             membership: applied.membership.clone(),
             height: applied.height,
             state: applied.machine.snapshot(),
+            sessions: applied.sessions.clone(),
         };
         (replies, blocks, encode(&record))
+    }
+}
+
+/// Applies `batch` (of `entry`) to the machine as the next block.
+fn apply_batch<M: StateMachine>(applied: &mut Applied<M>, entry: &Entry, batch: &Batch) -> Block {
+    applied.height += 1;
+    let txs: Vec<Tx> = batch.txs.iter().map(|t| Tx(t.clone())).collect();
+    applied.machine.apply(Height(applied.height), &txs);
+    Block {
+        height: applied.height,
+        index: entry.log_id.index,
+        term: entry.log_id.leader_id.term,
+        leader: entry.log_id.leader_id.node_id,
+        hash: blake3::hash(&encode(entry)).as_bytes().to_vec(),
+        txs: batch.txs.clone(),
+        write: batch.id,
     }
 }
 
@@ -225,6 +265,7 @@ where
             let body = SnapshotBody {
                 height: applied.height,
                 state: applied.machine.snapshot(),
+                sessions: applied.sessions.clone(),
             };
             let last = applied.last_applied;
             let meta = SnapshotMeta {
@@ -265,7 +306,7 @@ where
         Ok((applied.last_applied, applied.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<u64>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -300,6 +341,7 @@ where
             let mut applied = self.applied();
             restore(&mut applied.machine, &body.state).map_err(sm_err)?;
             applied.height = body.height;
+            applied.sessions = body.sessions.clone();
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();
             applied.last_block = None;
@@ -308,6 +350,7 @@ where
                 membership: meta.last_membership.clone(),
                 height: body.height,
                 state: body.state,
+                sessions: body.sessions,
             }
         };
         let snap = SnapshotRecord {
@@ -339,7 +382,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Batch, Member};
+    use crate::session::{WINDOW, WriteId};
+    use crate::types::Member;
     use openraft::{CommittedLeaderId, Membership};
     use std::collections::{BTreeMap, BTreeSet};
 
@@ -386,11 +430,11 @@ mod tests {
             },
             Entry {
                 log_id: log_id(3),
-                payload: EntryPayload::Normal(Batch(vec![b"a".to_vec(), b"b".to_vec()])),
+                payload: EntryPayload::Normal(Batch::anonymous(vec![b"a".to_vec(), b"b".to_vec()])),
             },
             Entry {
                 log_id: log_id(4),
-                payload: EntryPayload::Normal(Batch(vec![b"c".to_vec()])),
+                payload: EntryPayload::Normal(Batch::anonymous(vec![b"c".to_vec()])),
             },
         ]
     }
@@ -401,9 +445,12 @@ mod tests {
         let store = Arc::new(NodeStore::open(dir.path()).unwrap());
         let mut sm = StateMachineStore::open(store.clone(), Record::default()).unwrap();
         let replies = sm.apply(entries()).await.unwrap();
+        let heights: Vec<Outcome> = [0, 0, 1, 2]
+            .into_iter()
+            .map(|height| Outcome::Applied { height })
+            .collect();
         assert_eq!(
-            replies,
-            [0, 0, 1, 2],
+            replies, heights,
             "blank and membership entries are not blocks"
         );
         let blocks = sm.blocks(1, 10).unwrap();
@@ -455,9 +502,12 @@ mod tests {
         // The next block continues the heights.
         let next = Entry {
             log_id: log_id(5),
-            payload: EntryPayload::Normal(Batch(vec![b"d".to_vec()])),
+            payload: EntryPayload::Normal(Batch::anonymous(vec![b"d".to_vec()])),
         };
-        assert_eq!(other.apply(vec![next]).await.unwrap(), [3]);
+        assert_eq!(
+            other.apply(vec![next]).await.unwrap(),
+            [Outcome::Applied { height: 3 }]
+        );
 
         let bad = Box::new(Cursor::new(b"{\"height\":1}".to_vec()));
         assert!(other.install_snapshot(&snapshot.meta, bad).await.is_err());
@@ -470,9 +520,158 @@ mod tests {
             membership: StoredMembership::default(),
             height: 0,
             state: b"not a record".to_vec(),
+            sessions: SessionTable::default(),
         };
         store_a.raft_apply(&[], APPLIED, &encode(&refused)).unwrap();
         let err = StateMachineStore::open(store_a, Record::default()).unwrap_err();
         assert!(matches!(err, StateMachineError::Restore(_)), "{err}");
+    }
+
+    /// Entry `index` carrying write `seq` of origin 1's session 7.
+    fn write(index: u64, seq: u64, tx: &str) -> Entry {
+        let id = WriteId {
+            origin: 1,
+            session: 7,
+            seq,
+        };
+        Entry {
+            log_id: log_id(index),
+            payload: EntryPayload::Normal(Batch {
+                id: Some(id),
+                txs: vec![tx.as_bytes().to_vec()],
+            }),
+        }
+    }
+
+    fn applied(height: u64) -> Outcome {
+        Outcome::Applied { height }
+    }
+
+    #[tokio::test]
+    async fn a_batch_committed_twice_is_one_block_and_one_application() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(dir.path()).unwrap());
+        let mut sm = StateMachineStore::open(store, Record::default()).unwrap();
+        sm.apply(entries()).await.unwrap();
+        let replies = sm
+            .apply(vec![write(5, 1, "x"), write(6, 1, "x"), write(7, 2, "y")])
+            .await
+            .unwrap();
+        let duplicate = Outcome::Duplicate { height: Some(3) };
+        assert_eq!(replies, [applied(3), duplicate, applied(4)]);
+        let blocks = sm.blocks(1, 10).unwrap();
+        let heights: Vec<u64> = blocks.iter().map(|b| b.height).collect();
+        assert_eq!(heights, [1, 2, 3, 4], "no block for the copy, no gap");
+        assert_eq!((blocks[2].index, blocks[3].index), (5, 7));
+        assert_eq!(blocks[2].write.map(|w| w.seq), Some(1));
+        let xs = sm
+            .applied()
+            .machine
+            .0
+            .iter()
+            .filter(|t| t.1 == b"x")
+            .count();
+        assert_eq!(xs, 1, "applied once");
+        assert_eq!(sm.applied().last_applied, Some(log_id(7)));
+        assert_eq!(*sm.height().borrow(), 4);
+        // A copy in a later apply call is skipped as well.
+        let again = sm.apply(vec![write(8, 2, "y")]).await.unwrap();
+        assert_eq!(again, [Outcome::Duplicate { height: Some(4) }]);
+        assert_eq!(sm.applied().height, 4);
+    }
+
+    #[tokio::test]
+    async fn seqs_apply_out_of_order_in_the_window_and_older_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(dir.path()).unwrap());
+        let mut sm = StateMachineStore::open(store, Record::default()).unwrap();
+        let top = WINDOW + 2;
+        let replies = sm
+            .apply(vec![
+                write(1, 2, "two"),
+                write(2, 1, "one"),
+                write(3, top, "top"),
+                write(4, 1, "one again"),
+                write(5, 2, "two again"),
+                write(6, 3, "three"),
+            ])
+            .await
+            .unwrap();
+        let expected = [
+            applied(1),
+            applied(2),
+            applied(3),
+            Outcome::Stale,
+            Outcome::Stale,
+            applied(4),
+        ];
+        assert_eq!(replies, expected);
+        let txs: Vec<Vec<u8>> = sm.applied().machine.0.iter().map(|t| t.1.clone()).collect();
+        assert_eq!(txs, [&b"two"[..], b"one", b"top", b"three"]);
+        assert_eq!(sm.applied().sessions.highest_seq(1, 7), Some(top));
+    }
+
+    #[tokio::test]
+    async fn the_session_table_survives_a_snapshot_install_and_a_reopen() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store_a = Arc::new(NodeStore::open(a.path()).unwrap());
+        let mut sm = StateMachineStore::open(store_a.clone(), Record::default()).unwrap();
+        sm.apply(vec![write(1, 1, "x")]).await.unwrap();
+        let snapshot = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        let store_b = Arc::new(NodeStore::open(b.path()).unwrap());
+        let mut other = StateMachineStore::open(store_b.clone(), Record::default()).unwrap();
+        other
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        let duplicate = [Outcome::Duplicate { height: Some(1) }];
+        assert_eq!(
+            other.apply(vec![write(2, 1, "x")]).await.unwrap(),
+            duplicate
+        );
+        drop(other);
+        let mut reopened = StateMachineStore::open(store_b, Record::default()).unwrap();
+        assert_eq!(reopened.applied().sessions, sm.applied().sessions);
+        assert_eq!(
+            reopened.apply(vec![write(3, 1, "x")]).await.unwrap(),
+            duplicate
+        );
+        assert_eq!(reopened.applied().height, 1);
+        drop(sm);
+        let mut reopened = StateMachineStore::open(store_a, Record::default()).unwrap();
+        assert_eq!(
+            reopened.apply(vec![write(2, 1, "x")]).await.unwrap(),
+            duplicate
+        );
+    }
+
+    #[tokio::test]
+    async fn records_written_before_sessions_open_with_an_empty_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(NodeStore::open(dir.path()).unwrap());
+        let old = serde_json::json!({
+            "last_applied": null,
+            "membership": StoredMembership::default(),
+            "height": 3,
+            "state": hex::encode(encode(&vec![(3u64, b"old".to_vec())])),
+        });
+        store.raft_apply(&[], APPLIED, &encode(&old)).unwrap();
+        let mut sm = StateMachineStore::open(store, Record::default()).unwrap();
+        assert!(sm.applied().sessions.is_empty());
+        assert_eq!(sm.applied().height, 3);
+        assert_eq!(
+            sm.apply(vec![write(1, 1, "x")]).await.unwrap(),
+            [applied(4)]
+        );
+        let old_body = serde_json::json!({ "height": 3, "state": hex::encode(b"[]") });
+        let meta = SnapshotMeta::default();
+        let data = Box::new(Cursor::new(encode(&old_body)));
+        sm.install_snapshot(&meta, data).await.unwrap();
+        assert!(sm.applied().sessions.is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! sends: every one is JSON (openraft's own types are serde types), with
 //! byte strings written as hex so the text stays compact and exact.
 
+use crate::session::{Outcome, WriteId};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -12,10 +13,11 @@ pub type RaftNodeId = u64;
 openraft::declare_raft_types!(
     /// Chrysalis' openraft types: node ids are validator indices, the node
     /// record is a [`Member`], application data is a [`Batch`] and the
-    /// reply to a write is the block height the batch got.
+    /// reply to a write is its [`Outcome`] (the block height it got, or
+    /// that it was a duplicate).
     pub TypeConfig:
         D = Batch,
-        R = u64,
+        R = Outcome,
         NodeId = RaftNodeId,
         Node = Member,
         Entry = openraft::Entry<TypeConfig>,
@@ -60,13 +62,66 @@ impl std::fmt::Display for Member {
 }
 
 /// The application data of one log entry: a batch of transactions, each
-/// non-empty.
+/// non-empty, and the id of the write that carries it (the same on every
+/// retry, so that only its first committed copy is applied).
+///
+/// Stored as `{"id":…,"txs":[…]}`; a bare list of transactions (the
+/// format before write ids) still decodes, as a batch without an id,
+/// which is always applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Batch(#[serde(with = "hex_list")] pub Vec<Vec<u8>>);
+#[serde(from = "BatchForm", into = "BatchForm")]
+pub struct Batch {
+    /// The write this batch belongs to; `None` for a batch written before
+    /// write ids existed.
+    pub id: Option<WriteId>,
+    /// Its transactions.
+    pub txs: Vec<Vec<u8>>,
+}
+
+impl Batch {
+    /// A batch of `txs` without a write id (applied each time it commits).
+    pub fn anonymous(txs: Vec<Vec<u8>>) -> Self {
+        Self { id: None, txs }
+    }
+}
+
+/// The stored forms of a [`Batch`].
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum BatchForm {
+    Tagged {
+        #[serde(default)]
+        id: Option<WriteId>,
+        #[serde(with = "hex_list")]
+        txs: Vec<Vec<u8>>,
+    },
+    Legacy(#[serde(with = "hex_list")] Vec<Vec<u8>>),
+}
+
+impl From<BatchForm> for Batch {
+    fn from(form: BatchForm) -> Self {
+        match form {
+            BatchForm::Tagged { id, txs } => Self { id, txs },
+            BatchForm::Legacy(txs) => Self { id: None, txs },
+        }
+    }
+}
+
+impl From<Batch> for BatchForm {
+    fn from(batch: Batch) -> Self {
+        BatchForm::Tagged {
+            id: batch.id,
+            txs: batch.txs,
+        }
+    }
+}
 
 impl std::fmt::Display for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "batch of {} txs", self.0.len())
+        match self.id {
+            Some(id) => write!(f, "write {id}: batch of {} txs", self.txs.len()),
+            None => write!(f, "batch of {} txs", self.txs.len()),
+        }
     }
 }
 
@@ -89,6 +144,10 @@ pub struct Block {
     /// Its transactions.
     #[serde(with = "hex_list")]
     pub txs: Vec<Vec<u8>>,
+    /// The write it applied, if its batch had an id (absent in blocks
+    /// stored before write ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<WriteId>,
 }
 
 /// Why a stored record could not be read back.
@@ -164,17 +223,39 @@ mod tests {
     fn entries_round_trip_and_bad_bytes_are_typed_errors() {
         let entry = Entry {
             log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(3, 1), 7),
-            payload: openraft::EntryPayload::Normal(Batch(vec![b"a".to_vec(), vec![0, 255]])),
+            payload: openraft::EntryPayload::Normal(Batch {
+                id: Some(WriteId {
+                    origin: 1,
+                    session: 9,
+                    seq: 4,
+                }),
+                txs: vec![b"a".to_vec(), vec![0, 255]],
+            }),
         };
         let bytes = encode(&entry);
         let back: Entry = decode("entry", &bytes).unwrap();
         assert_eq!(back.log_id, entry.log_id);
         assert!(
-            matches!(back.payload, openraft::EntryPayload::Normal(ref b) if b.0[1] == [0, 255])
+            matches!(back.payload, openraft::EntryPayload::Normal(ref b) if b.txs[1] == [0, 255] && b.id.is_some_and(|id| id.seq == 4))
         );
         let err = decode::<Entry>("entry", b"{\"log_id\":").unwrap_err();
         assert!(err.to_string().contains("entry"), "{err}");
         let bad_hex = String::from_utf8(bytes).unwrap().replace("00ff", "0g");
         assert!(decode::<Entry>("entry", bad_hex.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_batch_stored_before_write_ids_still_decodes() {
+        let legacy = br#"{"log_id":{"leader_id":{"term":1,"node_id":0},"index":3},"payload":{"Normal":["6162","00ff"]}}"#;
+        let entry: Entry = decode("entry", legacy).unwrap();
+        let openraft::EntryPayload::Normal(batch) = entry.payload else {
+            panic!("not a batch: {entry:?}");
+        };
+        assert_eq!(batch, Batch::anonymous(vec![b"ab".to_vec(), vec![0, 255]]));
+        let block = br#"{"height":1,"index":3,"term":1,"leader":0,"hash":"00","txs":["61"]}"#;
+        let block: Block = decode("block", block).unwrap();
+        assert_eq!(block.write, None);
+        assert!(decode::<Batch>("batch", br#"{"id":null}"#).is_err());
+        assert!(decode::<Batch>("batch", br#"{"id":{"origin":1},"txs":[]}"#).is_err());
     }
 }

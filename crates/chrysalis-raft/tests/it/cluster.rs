@@ -1,11 +1,13 @@
 //! Three raft nodes over loopback QUIC: a leader is elected, writes through
 //! a follower and the leader commit, the cluster survives the leader's
 //! shutdown, and the old leader restarts from its database and catches up.
+//! A write sent again under its id, before and after a leader change, is
+//! applied once; every transaction is in the log exactly once.
 
 use chrysalis_consensus::{Height, StateMachine, Tx};
 use chrysalis_crypto::ed25519::SigningKey;
 use chrysalis_net::{Admission, Channel, Endpoint, NetConfig};
-use chrysalis_raft::{EngineConfig, RaftEngine, Role, Validator};
+use chrysalis_raft::{EngineConfig, RaftEngine, Role, Validator, WriteError, Written};
 use chrysalis_store::node_store::NodeStore;
 use chrysalis_types::NodeId;
 use std::net::SocketAddr;
@@ -215,9 +217,13 @@ impl Cluster {
         self.nodes[i].as_ref().unwrap()
     }
 
+    /// Writes `txs` through node `via`; returns the new block's height.
     async fn write(&self, via: usize, txs: &[String]) -> u64 {
         let txs = txs.iter().map(|t| t.as_bytes().to_vec()).collect();
-        self.node(via).engine.write(txs).await.unwrap()
+        match self.node(via).engine.write(txs).await.unwrap() {
+            Written::Block(height) => height,
+            other => panic!("a new write was answered {other:?}"),
+        }
     }
 
     /// Waits until every running node applied `height`, then checks that
@@ -236,6 +242,15 @@ impl Cluster {
         for node in self.nodes.iter().flatten() {
             assert_eq!(node.engine.blocks(1, 100).unwrap(), blocks);
         }
+        let mut txs: Vec<&Vec<u8>> = blocks.iter().flat_map(|b| &b.txs).collect();
+        assert_eq!(
+            txs.len() as u64,
+            heads[0].txs,
+            "blocks hold what was applied"
+        );
+        txs.sort();
+        txs.dedup();
+        assert_eq!(txs.len() as u64, heads[0].txs, "every tx exactly once");
         blocks
     }
 
@@ -317,12 +332,27 @@ async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
     assert!(matches!(empty, Err(chrysalis_raft::WriteError::Empty)));
     bad_frames_are_dropped(&cluster, follower, first).await;
 
+    // A write sent again under its id is appended again but applied once.
+    let engine = &cluster.node(follower).engine;
+    let id = engine.next_write_id();
+    let retried = || vec![b"retried".to_vec()];
+    let sent = engine.write_as(id, retried()).await.unwrap();
+    assert_eq!(sent, Written::Block(6));
+    let again = engine.write_as(id, retried()).await.unwrap();
+    assert_eq!(again, Written::AlreadyApplied(Some(6)));
+    let foreign = cluster.node(first).engine.write_as(id, retried()).await;
+    assert!(
+        matches!(foreign, Err(WriteError::ForeignId(_))),
+        "{foreign:?}"
+    );
+    let old_session = cluster.node(first).engine.session();
+
     // The leader stops; the other two elect a new one and go on.
     let old_addr = cluster.stop(first).await;
     for i in 0..3 {
         height = cluster.write(follower, &[format!("after-{i}")]).await;
     }
-    assert_eq!(height, 8);
+    assert_eq!(height, 9);
     // A node of the old term may still believe it leads until it hears
     // of the new one: wait for a leader of a later term.
     let newer = async {
@@ -340,14 +370,23 @@ async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
     tokio::time::timeout(Duration::from_secs(20), newer)
         .await
         .expect("a leader of a later term");
+    // The retry under the new leader is still known as applied.
+    let engine = &cluster.node(follower).engine;
+    let late = engine.write_as(id, retried()).await.unwrap();
+    assert_eq!(late, Written::AlreadyApplied(Some(6)));
 
-    // The old leader restarts from its database and catches up.
+    // The old leader restarts from its database, in a new session, and
+    // catches up.
     cluster.restart(first, old_addr).await;
-    let restored = cluster.node(first).engine.applied().height;
-    assert!(restored >= 5, "restored from its database: {restored}");
-    let blocks = cluster.agree(8, 13).await;
-    let old_term = blocks[4].term;
-    assert!(blocks[5..].iter().all(|b| b.term > old_term), "{blocks:?}");
+    let restarted = &cluster.node(first).engine;
+    assert!(restarted.session() > old_session);
+    let restored = restarted.applied().height;
+    assert!(restored >= 6, "restored from its database: {restored}");
+    let blocks = cluster.agree(9, 14).await;
+    let old_term = blocks[5].term;
+    assert!(blocks[6..].iter().all(|b| b.term > old_term), "{blocks:?}");
+    let ids: Vec<_> = blocks.iter().filter_map(|b| b.write).collect();
+    assert!(ids.contains(&id), "the block records its write id");
     // Endpoints are dropped, not closed: a graceful close waits for the
     // peers' connections to drain.
     for node in cluster.nodes.into_iter().flatten() {
