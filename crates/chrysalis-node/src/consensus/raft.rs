@@ -7,8 +7,12 @@
 //!   acknowledgement. A follower forwards to the leader. Proposals that
 //!   arrive while writes are in flight are packed into one log entry
 //!   (group commit), up to [`MAX_BATCH_BYTES`]; a proposal not committed
-//!   in time is answered as refused (it may still be committed: raft
-//!   acknowledgements are at-least-once for a client that retries).
+//!   in time is answered as refused (it may still be committed, once).
+//! - Each log entry is written under a write id of this node's session
+//!   (`chrysalis_raft::WriteId`) that the engine's retries reuse, so an
+//!   acknowledged transaction is applied exactly once, across leader
+//!   changes and lost answers; a copy committed twice is no block. A
+//!   client that proposes the same transaction again makes a new write.
 //! - Blocks are the application entries, numbered 1, 2, 3… in log order:
 //!   the blank entry a new leader writes and membership entries are not
 //!   blocks, so heights have no gaps. A block's round is the entry's term,
@@ -294,6 +298,7 @@ async fn pack(engine: Arc<Engine>, mut queue: mpsc::Receiver<Proposal>) {
                 txs.extend(p.txs);
             }
             let committed = match engine.write(txs).await {
+                // A copy already applied is committed too (once).
                 Ok(_) => true,
                 Err(err) => {
                     tracing::warn!(%err, "raft write failed");

@@ -1,7 +1,9 @@
 //! Three validators running the raft engine (`consensus_engine = raft`) in
 //! this process over real QUIC on loopback: proposals sent to a follower
-//! and to the leader through the HTTP API commit, every node's
-//! `/v1/consensus/log` is the same, and status says the engine is raft.
+//! and to the leader through the HTTP API commit, the leader stops and
+//! restarts from its database, every node's `/v1/consensus/log` is the
+//! same and holds every acknowledged transaction exactly once, and status
+//! says the engine is raft.
 
 use crate::harness::eventually;
 use chrysalis_node::client::Client;
@@ -89,39 +91,34 @@ impl RaftNode {
     }
 }
 
-#[test]
-fn three_raft_validators_commit_through_follower_and_leader() {
-    let (dirs, validators) = crate::harness::validators(3);
-    let mut nodes: Vec<RaftNode> = dirs
-        .iter()
-        .zip(&validators)
-        .map(|(d, v)| start(d.path(), v.addr, &validators))
-        .collect();
+/// The index of a running node that says it leads, other than `skip`.
+fn leader(nodes: &[RaftNode], skip: Option<usize>) -> usize {
     let mut leader = 0;
     eventually("a raft leader", || {
-        match nodes.iter().position(|n| n.status()["step"] == "leader") {
-            Some(i) => {
-                leader = i;
-                true
-            }
-            None => false,
-        }
+        let leads = (0..nodes.len())
+            .filter(|i| Some(*i) != skip)
+            .find(|i| nodes[*i].status()["step"] == "leader");
+        leads.inspect(|i| leader = *i).is_some()
     });
-    let follower = (leader + 1) % 3;
-    let mut sent = Vec::new();
-    for i in 0..6 {
-        let via = if i % 2 == 0 { follower } else { leader };
-        let txs = vec![format!("tx-{i}-a"), format!("tx-{i}-b")];
-        // Acknowledged only once committed: the batch is in the log now.
-        nodes[via].propose(&txs);
-        sent.extend(txs);
-    }
-    let committed = nodes[leader].status()["applied_txs"].as_u64().unwrap();
-    assert!(committed >= 12, "acknowledged means committed: {committed}");
+    leader
+}
+
+/// Proposes batch `i` (two txs) through node `via`; records them in `sent`.
+fn propose_batch(nodes: &[RaftNode], via: usize, i: usize, sent: &mut Vec<String>) {
+    let txs = vec![format!("tx-{i}-a"), format!("tx-{i}-b")];
+    // Acknowledged only once committed: the batch is in the log now.
+    nodes[via].propose(&txs);
+    sent.extend(txs);
+}
+
+/// Waits until every node applied `sent.len()` txs, then checks that the
+/// logs are identical, gap-free, and hold every sent tx exactly once.
+fn check_logs(nodes: &[RaftNode], sent: &[String]) -> (Vec<Value>, Vec<u64>) {
+    let n = sent.len() as u64;
     eventually("every node applied every tx", || {
         nodes
             .iter()
-            .all(|n| n.status()["applied_txs"].as_u64() == Some(12))
+            .all(|node| node.status()["applied_txs"].as_u64() == Some(n))
     });
     let logs: Vec<Vec<Value>> = nodes.iter().map(RaftNode::log).collect();
     assert!(logs.iter().all(|l| *l == logs[0]), "logs differ: {logs:?}");
@@ -140,9 +137,52 @@ fn three_raft_validators_commit_through_follower_and_leader() {
         .map(|t| t.as_str().unwrap().to_owned())
         .collect();
     txs.sort();
-    sent.sort();
-    assert_eq!(txs, sent, "every tx exactly once");
-    let status: Vec<Value> = nodes.iter().map(RaftNode::status).collect();
+    let mut want = sent.to_vec();
+    want.sort();
+    assert_eq!(txs, want, "every acknowledged tx exactly once");
+    (nodes.iter().map(RaftNode::status).collect(), heights)
+}
+
+#[test]
+fn three_raft_validators_commit_through_follower_and_leader() {
+    let (dirs, validators) = crate::harness::validators(3);
+    let mut nodes: Vec<RaftNode> = dirs
+        .iter()
+        .zip(&validators)
+        .map(|(d, v)| start(d.path(), v.addr, &validators))
+        .collect();
+    let first = leader(&nodes, None);
+    let follower = (first + 1) % 3;
+    let mut sent = Vec::new();
+    for i in 0..6 {
+        let via = if i % 2 == 0 { follower } else { first };
+        propose_batch(&nodes, via, i, &mut sent);
+    }
+    let committed = nodes[first].status()["applied_txs"].as_u64().unwrap();
+    assert!(committed >= 12, "acknowledged means committed: {committed}");
+    check_logs(&nodes, &sent);
+    let bad = nodes[first]
+        .client
+        .post("/v1/consensus/propose", &json!({ "txs": [""] }))
+        .unwrap();
+    assert_eq!(bad.status, 400, "{}", bad.text);
+
+    // The leader stops; proposals through the others commit under the
+    // next leader; the old one restarts from its database and catches up.
+    nodes[first].stop();
+    let third = (first + 2) % 3;
+    for i in 6..10 {
+        let via = if i % 2 == 0 { follower } else { third };
+        propose_batch(&nodes, via, i, &mut sent);
+    }
+    let second = leader(&nodes, Some(first));
+    assert_ne!(second, first);
+    // Its runtime goes with it, and every task that held its endpoint.
+    drop(nodes.remove(first));
+    let restarted = start(dirs[first].path(), validators[first].addr, &validators);
+    nodes.insert(first, restarted);
+    propose_batch(&nodes, first, 10, &mut sent);
+    let (status, heights) = check_logs(&nodes, &sent);
     for s in &status {
         assert_eq!(s["engine"], "raft");
         assert_eq!(s["state_head"], status[0]["state_head"]);
@@ -151,16 +191,8 @@ fn three_raft_validators_commit_through_follower_and_leader() {
         assert_eq!(s["last_decision"]["height"], heights.len());
     }
     let steps: Vec<&str> = status.iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(
-        steps.iter().filter(|s| **s == "leader").count(),
-        1,
-        "{steps:?}"
-    );
-    let bad = nodes[leader]
-        .client
-        .post("/v1/consensus/propose", &json!({ "txs": [""] }))
-        .unwrap();
-    assert_eq!(bad.status, 400, "{}", bad.text);
+    let leaders = steps.iter().filter(|s| **s == "leader").count();
+    assert_eq!(leaders, 1, "{steps:?}");
     for n in &mut nodes {
         n.stop();
     }
