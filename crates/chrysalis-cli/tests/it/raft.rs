@@ -2,8 +2,8 @@
 //! raft` processes on loopback: three validators commit a stream of
 //! proposals; the leader is killed with SIGKILL and the other two go on
 //! committing; the old leader restarts on its data directory and catches
-//! up; at the end no entry differs between nodes and every acknowledged
-//! transaction is in the log.
+//! up; at the end no entry differs between nodes, every acknowledged
+//! transaction is in the log exactly once, and no transaction twice.
 
 use crate::procs::{NodeProc, eventually, free_udp_addrs, init, start_up};
 use serde_json::{Value, json};
@@ -56,6 +56,20 @@ fn txs_of(log: &[Value]) -> Vec<String> {
         .flat_map(|b| b["txs"].as_array().unwrap().clone())
         .map(|t| t.as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Checks node `n`'s log: every acknowledged tx exactly once, and no tx
+/// twice (one whose answer was lost may be in the log, once).
+fn exactly_once(n: usize, txs: &[String], acked: &[String]) {
+    let mut counts = std::collections::BTreeMap::new();
+    for tx in txs {
+        *counts.entry(tx.as_str()).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "node {n} applied txs twice: {twice:?}");
+    for tx in acked {
+        assert_eq!(counts.get(tx.as_str()), Some(&1), "node {n}: {tx}");
+    }
 }
 
 /// The index of the node that leads the newest term (a node of an older
@@ -143,6 +157,7 @@ fn three_raft_validators_commit_through_a_leader_sigkill() {
     let common = logs.iter().map(Vec::len).min().unwrap();
     for (n, l) in logs.iter().enumerate() {
         assert_eq!(l[..common], logs[0][..common], "node {n}'s log differs");
+        exactly_once(n, &txs_of(l), &acked);
         for (i, b) in l.iter().enumerate() {
             assert_eq!(b["height"], i + 1, "node {n}: heights have no gaps");
         }
