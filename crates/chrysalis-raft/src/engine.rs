@@ -121,8 +121,9 @@ pub enum WriteError {
     /// have been by an earlier one.
     #[error("write {0} is older than its session's window")]
     Stale(WriteId),
-    /// A write id of another node, or of another run of this one.
-    #[error("write {0} is not of this node's session")]
+    /// A write id not issued by this engine's [`RaftEngine::next_write_id`]
+    /// (another node's, another run's, or one not yet handed out).
+    #[error("write {0} was not issued by this node's session")]
     ForeignId(WriteId),
     /// The engine stopped.
     #[error("raft has stopped")]
@@ -419,7 +420,8 @@ where
         if txs.is_empty() || txs.iter().any(Vec::is_empty) {
             return Err(WriteError::Empty);
         }
-        if id.origin != self.me || id.session != self.session {
+        let issued = id.seq > 0 && id.seq < self.next_seq.load(Ordering::Relaxed);
+        if id.origin != self.me || id.session != self.session || !issued {
             return Err(WriteError::ForeignId(id));
         }
         let batch = Batch { id: Some(id), txs };

@@ -6,7 +6,8 @@
 //!
 //! - [`types`]: the openraft type configuration (node ids are validator
 //!   indices, the node record is the hex node id and QUIC address,
-//!   application data is a batch of transactions) and the stored records.
+//!   application data is a batch of transactions with its write id) and
+//!   the stored records.
 //! - [`log_store`]: the raft log, vote and committed id in the node's redb
 //!   database; everything raft must see durable is fsynced first.
 //! - [`session`]: write ids and the session table that makes a batch

@@ -258,4 +258,75 @@ mod tests {
         assert_eq!(table.admit(id(2, 1), 10), Verdict::Duplicate(Some(2)));
         assert_eq!(table.admit(id(2, 2), 10), Verdict::Apply);
     }
+
+    /// Checks `arrivals` against a model with an unbounded list of applied
+    /// seqs: a seq is applied at its first arrival unless it is WINDOW or
+    /// more below the highest seen, never twice, and a duplicate gets the
+    /// first application's height while it is among the last RECENT.
+    /// Returns the verdicts given.
+    fn check_against_model(arrivals: &[u64], seed: u64) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        let mut table = SessionTable::default();
+        let mut applied: Vec<(u64, u64)> = Vec::new();
+        let mut top = 0;
+        for (height, &seq) in (1..).zip(arrivals) {
+            let first = applied.iter().find(|a| a.0 == seq).map(|a| a.1);
+            let expect = if seq > top {
+                Verdict::Apply
+            } else if top - seq >= WINDOW {
+                Verdict::Stale
+            } else if let Some(at) = first {
+                let recent = applied.iter().rev().take(RECENT).any(|a| a.0 == seq);
+                Verdict::Duplicate(recent.then_some(at))
+            } else {
+                Verdict::Apply
+            };
+            let got = table.admit(id(1, seq), height);
+            assert_eq!(got, expect, "seed {seed}: seq {seq} after top {top}");
+            if got == Verdict::Apply {
+                applied.push((seq, height));
+                top = top.max(seq);
+            }
+            verdicts.push(got);
+        }
+        verdicts
+    }
+
+    #[test]
+    fn the_window_matches_an_unbounded_model() {
+        let mut seen = Vec::new();
+        for seed in 1..=64u64 {
+            // xorshift64: seqs mostly rising with retries and reordering,
+            // now and then a jump, as several writers in flight make them.
+            let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let mut arrivals = Vec::new();
+            let mut base = 1u64;
+            for _ in 0..500 {
+                let r = next();
+                base += r % 3;
+                let seq = match r % 10 {
+                    0 => base.saturating_sub(r % (2 * WINDOW)).max(1),
+                    1 => base + WINDOW + r % 4,
+                    _ => base.saturating_sub(r % 6).max(1),
+                };
+                arrivals.push(seq);
+            }
+            seen.extend(check_against_model(&arrivals, seed));
+        }
+        // The cases cover every kind of verdict.
+        assert!(seen.contains(&Verdict::Stale));
+        assert!(seen.contains(&Verdict::Duplicate(None)));
+        assert!(
+            seen.iter()
+                .any(|v| matches!(v, Verdict::Duplicate(Some(_))))
+        );
+        let applied = seen.iter().filter(|v| **v == Verdict::Apply).count();
+        assert!(applied > seen.len() / 4, "{applied} of {}", seen.len());
+    }
 }
