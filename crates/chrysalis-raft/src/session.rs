@@ -259,6 +259,18 @@ mod tests {
         assert_eq!(table.admit(id(2, 2), 10), Verdict::Apply);
     }
 
+    #[test]
+    fn a_full_table_round_trips_through_its_record() {
+        let mut table = SessionTable::default();
+        for seq in 1..=WINDOW + 3 {
+            table.admit(id(u64::MAX - 1, seq), seq);
+        }
+        let bytes = crate::types::encode(&table);
+        let back: SessionTable = crate::types::decode("sessions", &bytes).unwrap();
+        assert_eq!(back, table);
+        assert!(crate::types::decode::<SessionTable>("sessions", b"{\"origins\":7}").is_err());
+    }
+
     /// Checks `arrivals` against a model with an unbounded list of applied
     /// seqs: a seq is applied at its first arrival unless it is WINDOW or
     /// more below the highest seen, never twice, and a duplicate gets the
