@@ -313,6 +313,33 @@ async fn bad_frames_are_dropped(cluster: &Cluster, target: usize, insider: usize
     assert_eq!(height, before.1, "the outsider's write was not applied");
 }
 
+fn retried() -> Vec<Vec<u8>> {
+    vec![b"retried".to_vec()]
+}
+
+/// A write sent again through node `via` under its id is appended again but
+/// applied once, as block `height`; node `other` may not send it (the id is
+/// not its own). Returns the id.
+async fn resent_write_applies_once(
+    cluster: &Cluster,
+    via: usize,
+    other: usize,
+    height: u64,
+) -> chrysalis_raft::WriteId {
+    let engine = &cluster.node(via).engine;
+    let id = engine.next_write_id();
+    let sent = engine.write_as(id, retried()).await.unwrap();
+    assert_eq!(sent, Written::Block(height));
+    let again = engine.write_as(id, retried()).await.unwrap();
+    assert_eq!(again, Written::AlreadyApplied(Some(height)));
+    let foreign = cluster.node(other).engine.write_as(id, retried()).await;
+    assert!(
+        matches!(foreign, Err(WriteError::ForeignId(_))),
+        "{foreign:?}"
+    );
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
     let mut cluster = Cluster::start(EngineConfig::default()).await;
@@ -332,19 +359,7 @@ async fn three_nodes_elect_commit_survive_the_leader_and_catch_up() {
     assert!(matches!(empty, Err(chrysalis_raft::WriteError::Empty)));
     bad_frames_are_dropped(&cluster, follower, first).await;
 
-    // A write sent again under its id is appended again but applied once.
-    let engine = &cluster.node(follower).engine;
-    let id = engine.next_write_id();
-    let retried = || vec![b"retried".to_vec()];
-    let sent = engine.write_as(id, retried()).await.unwrap();
-    assert_eq!(sent, Written::Block(6));
-    let again = engine.write_as(id, retried()).await.unwrap();
-    assert_eq!(again, Written::AlreadyApplied(Some(6)));
-    let foreign = cluster.node(first).engine.write_as(id, retried()).await;
-    assert!(
-        matches!(foreign, Err(WriteError::ForeignId(_))),
-        "{foreign:?}"
-    );
+    let id = resent_write_applies_once(&cluster, follower, first, 6).await;
     let old_session = cluster.node(first).engine.session();
 
     // The leader stops; the other two elect a new one and go on.
