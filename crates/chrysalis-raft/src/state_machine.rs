@@ -11,9 +11,10 @@
 //! applied state and of snapshots.
 //!
 //! The applied state (last applied log id, membership, height, session
-//! table, the machine's snapshot bytes) is stored with every applied batch, in the
-//! same transaction as its blocks; that transaction is not flushed (raft
-//! re-applies committed entries from the durable log after a crash).
+//! table, the machine's snapshot bytes) is stored with every applied
+//! batch, in the same transaction as its blocks; that transaction is not
+//! flushed (raft re-applies committed entries from the durable log after a
+//! crash, and the table it rebuilds on the way is the same).
 
 use crate::session::{Outcome, SessionTable, Verdict};
 use crate::types::{
