@@ -344,6 +344,13 @@ impl Tendermint {
         &self.proposal_evidence
     }
 
+    /// Remembers transactions decided before this engine started (after a
+    /// restart), oldest first, so late copies peers forward are not
+    /// admitted, and committed, again.
+    pub fn remember_committed(&mut self, txs: &[Tx]) {
+        self.mempool.remove_committed(txs);
+    }
+
     /// The mempool.
     pub fn mempool(&self) -> &Mempool {
         &self.mempool

@@ -299,3 +299,15 @@ fn a_foreign_wal_is_refused() {
         .is_ok()
     );
 }
+
+/// A restarted engine told what was decided before refuses late copies.
+#[test]
+fn remembered_commits_are_not_admitted_again() {
+    use crate::mempool::MempoolError;
+    let keys = keys();
+    let mut e = engine(&keys, 0);
+    let tx = Tx(vec![7, 7]);
+    e.remember_committed(std::slice::from_ref(&tx));
+    assert_eq!(e.submit_tx(tx), Err(MempoolError::Duplicate));
+    assert_eq!(e.submit_tx(Tx(vec![8])), Ok(()));
+}

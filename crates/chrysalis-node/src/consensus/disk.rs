@@ -9,7 +9,7 @@
 //! tests and benchmarks of everything above the disk.
 
 use crate::store::NodeStore;
-use chrysalis_consensus::{Block, CommitCert, Decision, Height, Message, Tx, WalEntry};
+use chrysalis_consensus::{Block, CommitCert, Decision, Height, Message, Snapshot, Tx, WalEntry};
 use chrysalis_store::node_store::NodeStoreError;
 use chrysalis_types::codec::{Decode, DecodeError, Encode};
 use std::collections::BTreeMap;
@@ -63,6 +63,24 @@ fn decode_txs(mut bytes: &[u8]) -> Result<Vec<Tx>, DiskError> {
     Ok(txs)
 }
 
+/// The setting holding the state machine's snapshot after the last decided
+/// height: `height (u64 big-endian) ‖ state`.
+const STATE: &str = "consensus/state";
+
+fn encode_state(s: &Snapshot) -> Vec<u8> {
+    let mut out = s.height.0.to_be_bytes().to_vec();
+    out.extend_from_slice(&s.state);
+    out
+}
+
+fn decode_state(bytes: &[u8]) -> Result<Snapshot, DiskError> {
+    let (height, state) = bytes.split_first_chunk::<8>().ok_or(DiskError::BadState)?;
+    Ok(Snapshot {
+        height: Height(u64::from_be_bytes(*height)),
+        state: state.to_vec(),
+    })
+}
+
 fn block_key(height: Height) -> String {
     format!("consensus/block/{:020}", height.0)
 }
@@ -83,6 +101,9 @@ pub enum DiskError {
     /// The stored pending transactions do not decode.
     #[error("stored pending transactions are corrupt")]
     BadPending,
+    /// The stored state record is shorter than its height.
+    #[error("stored consensus state record is corrupt")]
+    BadState,
 }
 
 /// Durable consensus state. Every method returns only once its write is
@@ -95,9 +116,18 @@ pub trait ConsensusDisk: Send + 'static {
     /// The entries from the last [`WalEntry::Height`] on.
     fn wal_entries(&self) -> Result<Vec<WalEntry>, DiskError>;
     /// Stores a decided block and its certificate, and makes it the last;
-    /// in the same write, the pending transactions keyed `settled` (those
-    /// the block carries) stop being pending.
-    fn put_decision(&mut self, decision: &Decision, settled: &[TxKey]) -> Result<(), DiskError>;
+    /// in the same write, `state` (the state machine after applying it)
+    /// becomes the stored state, and the pending transactions keyed
+    /// `settled` (those the block carries) stop being pending.
+    fn put_decision(
+        &mut self,
+        decision: &Decision,
+        state: &Snapshot,
+        settled: &[TxKey],
+    ) -> Result<(), DiskError>;
+    /// The state machine after the last decision, if stored (a database
+    /// written before states were stored has none: replay the blocks).
+    fn state(&self) -> Result<Option<Snapshot>, DiskError>;
     /// The decided block at `height`, if stored.
     fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError>;
     /// The last decided height (0 when none).
@@ -166,13 +196,27 @@ impl ConsensusDisk for NodeDisk {
         Ok(from_last_height(out))
     }
 
-    fn put_decision(&mut self, decision: &Decision, settled: &[TxKey]) -> Result<(), DiskError> {
+    fn put_decision(
+        &mut self,
+        decision: &Decision,
+        state: &Snapshot,
+        settled: &[TxKey],
+    ) -> Result<(), DiskError> {
         let height = decision.block.height;
         // One durable write: heights are stored in order, so the last one
         // is found by searching for the first missing height.
+        let block = encode_decision(decision);
+        let state = encode_state(state);
         self.store
-            .put_setting_settling(&block_key(height), &encode_decision(decision), settled)?;
+            .put_settings_settling(&[(&block_key(height), &block), (STATE, &state)], settled)?;
         Ok(())
+    }
+
+    fn state(&self) -> Result<Option<Snapshot>, DiskError> {
+        self.store
+            .setting(STATE)?
+            .map(|bytes| decode_state(&bytes))
+            .transpose()
     }
 
     fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError> {
@@ -227,6 +271,7 @@ pub struct MemDisk {
     wal: Vec<WalEntry>,
     blocks: BTreeMap<Height, (Block, CommitCert)>,
     pending: BTreeMap<TxKey, Tx>,
+    state: Option<Snapshot>,
 }
 
 impl ConsensusDisk for MemDisk {
@@ -240,13 +285,23 @@ impl ConsensusDisk for MemDisk {
         Ok(self.wal.clone())
     }
 
-    fn put_decision(&mut self, d: &Decision, settled: &[TxKey]) -> Result<(), DiskError> {
+    fn put_decision(
+        &mut self,
+        d: &Decision,
+        state: &Snapshot,
+        settled: &[TxKey],
+    ) -> Result<(), DiskError> {
         self.blocks
             .insert(d.block.height, (d.block.clone(), d.cert.clone()));
+        self.state = Some(state.clone());
         for key in settled {
             self.pending.remove(key);
         }
         Ok(())
+    }
+
+    fn state(&self) -> Result<Option<Snapshot>, DiskError> {
+        Ok(self.state.clone())
     }
 
     fn decision(&self, height: Height) -> Result<Option<Decision>, DiskError> {
@@ -305,6 +360,13 @@ mod tests {
         }
     }
 
+    fn state(h: u64) -> Snapshot {
+        Snapshot {
+            height: Height(h),
+            state: vec![h as u8; 40],
+        }
+    }
+
     #[test]
     fn wal_and_blocks_survive_reopening_the_database() {
         let dir = tempfile::tempdir().unwrap();
@@ -314,7 +376,7 @@ mod tests {
                 .unwrap();
             disk.wal_append(&[WalEntry::Height(Height(2))]).unwrap();
             disk.wal_append(&[vote(0), vote(1)]).unwrap();
-            disk.put_decision(&decision(1), &[]).unwrap();
+            disk.put_decision(&decision(1), &state(1), &[]).unwrap();
         }
         let disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
         assert_eq!(
@@ -323,10 +385,12 @@ mod tests {
         );
         assert_eq!(disk.last_height().unwrap(), Height(1));
         assert_eq!(disk.decision(Height(1)).unwrap(), Some(decision(1)));
+        assert_eq!(disk.state().unwrap(), Some(state(1)));
         assert_eq!(disk.decision(Height(2)).unwrap(), None);
         let mut disk = disk;
         for h in 2..=37 {
-            disk.put_decision(&decision(h), &[]).unwrap();
+            disk.put_decision(&decision(h), &state(h), &[]).unwrap();
+            assert_eq!(disk.state().unwrap(), Some(state(h)));
             assert_eq!(disk.last_height().unwrap(), Height(h));
         }
     }
@@ -340,6 +404,8 @@ mod tests {
         let disk = NodeDisk::new(store);
         assert!(matches!(disk.wal_entries(), Err(DiskError::Corrupt(_))));
         assert!(disk.decision(Height(1)).is_err());
+        disk.store.put_setting(STATE, &[1, 2, 3]).unwrap();
+        assert!(matches!(disk.state(), Err(DiskError::BadState)));
     }
 
     #[test]
@@ -379,7 +445,8 @@ mod tests {
         let mut disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
         assert_eq!(sorted(disk.pending().unwrap()), all);
         let settled = [tx_key(&Tx(b"x".to_vec())), tx_key(&Tx(b"old".to_vec()))];
-        disk.put_decision(&decision(1), &settled).unwrap();
+        disk.put_decision(&decision(1), &state(1), &settled)
+            .unwrap();
         assert_eq!(disk.pending().unwrap(), vec![Tx(b"y".to_vec())]);
         assert_eq!(disk.decision(Height(1)).unwrap(), Some(decision(1)));
     }

@@ -6,8 +6,8 @@ use super::state::{ConsensusMetrics, TxChain};
 use crate::config::ValidatorAddr;
 use chrysalis_consensus::{
     BftEngine, Decision, EngineConfig, EngineError, Height, Input, Message, Output, PeerId,
-    ReplicatedLog, SigningKey, Tendermint, Timeout, Tx, Validator, ValidatorSet, ValidatorSetError,
-    VerificationKey, WalEntry,
+    ReplicatedLog, SigningKey, Snapshot, StateMachine, Tendermint, Timeout, Tx, Validator,
+    ValidatorSet, ValidatorSetError, VerificationKey, WalEntry,
 };
 use chrysalis_net::{Channel, Endpoint, Incoming};
 use chrysalis_types::NodeId;
@@ -26,6 +26,8 @@ const PEER_QUEUE: usize = 4096;
 pub(crate) const INBOX: usize = 8192;
 /// Decided blocks kept in memory (older ones are read from disk).
 const RETAIN: usize = 1024;
+/// Heights between trims of the in-memory log down to [`RETAIN`] blocks.
+const COMPACT_EVERY: u64 = 256;
 
 /// Why consensus could not start.
 #[derive(Debug, thiserror::Error)]
@@ -101,26 +103,11 @@ pub(crate) fn start(
     let set = validator_set(&validators)?;
     let key = SigningKey::from(key_seed);
     let me = NodeId::new(key.verification_key().to_bytes());
-    let mut log = ReplicatedLog::new(TxChain::default(), 0, RETAIN);
-    let last_height = disk.last_height()?;
-    let mut last = None;
-    let mut waiting: BTreeMap<TxKey, Tx> = disk
-        .pending()?
-        .into_iter()
-        .map(|t| (tx_key(&t), t))
-        .collect();
-    for h in 1..=last_height.0 {
-        if let Some(d) = disk.decision(Height(h))? {
-            last = Some(view(&d));
-            for tx in &d.block.txs {
-                waiting.remove(&tx_key(tx));
-            }
-            // Heights are stored in order; a gap cannot occur.
-            let _ = log.commit(d);
-        }
-    }
+    let (log, last, waiting) = recover_log(&*disk)?;
+    let recent = recently_committed(&*disk, log.last_height(), config.recent_committed)?;
     let entries = disk.wal_entries()?;
-    let mut engine = Tendermint::recover(config, set, key, last_height.next(), &entries)?;
+    let mut engine = Tendermint::recover(config, set, key, log.last_height().next(), &entries)?;
+    engine.remember_committed(&recent);
     for tx in waiting.values() {
         // Refused only when the pool is full: it stays pending on disk.
         let _ = engine.submit_tx(tx.clone());
@@ -152,6 +139,63 @@ pub(crate) fn start(
     let task = tokio::spawn(driver.run(cmd_rx, in_rx, stopped));
     let handle = ConsensusHandle::new(cmd_tx, metrics, applied_rx, decided_rx);
     Ok((handle, in_tx, task))
+}
+
+/// The pending transactions as the disk holds them, by key.
+type Waiting = BTreeMap<TxKey, Tx>;
+
+/// The decided log as `disk` holds it: resumed from the stored state when
+/// there is one (only decisions after it are replayed), else replayed from
+/// height 1 (a database from before states were stored). Returns the log,
+/// the last block's view, and the pending transactions not yet decided.
+fn recover_log(
+    disk: &dyn ConsensusDisk,
+) -> Result<(ReplicatedLog<TxChain>, Option<BlockView>, Waiting), ConsensusError> {
+    let last_height = disk.last_height()?;
+    let mut waiting: Waiting = disk
+        .pending()?
+        .into_iter()
+        .map(|t| (tx_key(&t), t))
+        .collect();
+    let mut log = match disk.state()? {
+        Some(state) if state.height <= last_height => {
+            ReplicatedLog::resume(TxChain::default(), state, COMPACT_EVERY, RETAIN)
+                .map_err(|_| DiskError::BadState)?
+        }
+        _ => ReplicatedLog::new(TxChain::default(), COMPACT_EVERY, RETAIN),
+    };
+    for h in log.last_height().0 + 1..=last_height.0 {
+        if let Some(d) = disk.decision(Height(h))? {
+            for tx in &d.block.txs {
+                waiting.remove(&tx_key(tx));
+            }
+            // Heights are stored in order; a gap cannot occur.
+            let _ = log.commit(d);
+        }
+    }
+    let last = disk.decision(last_height)?.map(|d| view(&d));
+    Ok((log, last, waiting))
+}
+
+/// The transactions of the last decided blocks up to `height`, oldest
+/// first, about `count` of them (at most 1,000 blocks back): a restarted
+/// engine remembers them so late copies are not admitted again.
+fn recently_committed(
+    disk: &dyn ConsensusDisk,
+    height: Height,
+    count: usize,
+) -> Result<Vec<Tx>, DiskError> {
+    let mut blocks = Vec::new();
+    let mut txs = 0;
+    let mut h = height.0;
+    while h > 0 && txs < count && blocks.len() < 1_000 {
+        if let Some(d) = disk.decision(Height(h))? {
+            txs += d.block.txs.len();
+            blocks.push(d.block.txs);
+        }
+        h -= 1;
+    }
+    Ok(blocks.into_iter().rev().flatten().collect())
 }
 
 /// A task that sends one peer's frames in order.
@@ -372,8 +416,9 @@ impl Driver {
         }
     }
 
-    /// Stores the decision durably (settling the pending transactions it
-    /// carries in the same write), then applies it.
+    /// Applies the decision and stores it durably with the state after it
+    /// (settling the pending transactions it carries in the same write)
+    /// before anything is answered.
     fn decide(&mut self, d: Decision) -> Result<(), DiskError> {
         let settled: Vec<TxKey> = if self.pending.is_empty() {
             Vec::new()
@@ -385,20 +430,147 @@ impl Driver {
                 .filter(|key| self.pending.contains(key))
                 .collect()
         };
-        self.disk.put_decision(&d, &settled)?;
+        let height = d.block.height;
+        let txs = d.block.txs.len() as u64;
+        // Applied in memory first, so the state stored beside the block is
+        // the one after it; nothing is answered or served until the write
+        // below is durable (a failed write stops the driver).
+        if let Err(err) = self.log.commit(d) {
+            // The engine decides heights in order, one after the other.
+            tracing::error!(%err, "decision out of order");
+            return Ok(());
+        }
+        let state = Snapshot {
+            height,
+            state: self.log.machine().snapshot(),
+        };
+        let Some(stored) = self.log.get(height) else {
+            return Ok(());
+        };
+        self.disk.put_decision(stored, &state, &settled)?;
+        self.last = Some(view(stored));
         for key in &settled {
             self.pending.remove(key);
-        }
-        let txs = d.block.txs.len() as u64;
-        self.last = Some(view(&d));
-        // The engine decides heights in order, one after the other.
-        if let Err(err) = self.log.commit(d) {
-            tracing::error!(%err, "decision out of order");
         }
         self.applied.send_replace(self.log.machine().applied_txs);
         self.decided.send_replace(self.log.last_height().0);
         ConsensusMetrics::bump(&self.metrics.decisions, 1);
         ConsensusMetrics::bump(&self.metrics.txs_committed, txs);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::MemDisk;
+    use chrysalis_consensus::{BlockHash, CommitCert, Round, ValidatorIndex};
+
+    fn decision(h: u64, txs: &[&[u8]]) -> Decision {
+        Decision {
+            block: chrysalis_consensus::Block {
+                height: Height(h),
+                proposer: ValidatorIndex(0),
+                txs: txs.iter().map(|t| Tx(t.to_vec())).collect(),
+            },
+            cert: CommitCert {
+                height: Height(h),
+                round: Round(0),
+                block_hash: BlockHash([0; 32]),
+                precommits: Vec::new(),
+            },
+        }
+    }
+
+    /// A restart resumes from the stored state: it needs the last block,
+    /// not the history before it.
+    #[test]
+    fn recovery_resumes_from_the_stored_state_without_the_history() {
+        let mut chain = TxChain::default();
+        for h in 1..=5u64 {
+            chain.apply(Height(h), &[Tx(vec![h as u8])]);
+        }
+        let state = Snapshot {
+            height: Height(5),
+            state: chain.snapshot(),
+        };
+        let mut disk = MemDisk::default();
+        let pending = Tx(b"waiting".to_vec());
+        disk.add_pending(&[(tx_key(&pending), pending.clone())])
+            .unwrap();
+        // Only the last block is on this disk.
+        disk.put_decision(&decision(5, &[&[5]]), &state, &[])
+            .unwrap();
+        let (log, last, waiting) = recover_log(&disk).unwrap();
+        assert_eq!(log.last_height(), Height(5));
+        assert_eq!(log.machine(), &chain);
+        assert_eq!(last.map(|b| b.height), Some(5));
+        assert_eq!(waiting.into_values().collect::<Vec<_>>(), vec![pending]);
+    }
+
+    /// A database from before states were stored replays every block.
+    #[test]
+    fn recovery_without_a_stored_state_replays_the_blocks() {
+        #[derive(Default)]
+        struct NoState(MemDisk);
+        impl ConsensusDisk for NoState {
+            fn wal_append(&mut self, e: &[WalEntry]) -> Result<(), DiskError> {
+                self.0.wal_append(e)
+            }
+            fn wal_entries(&self) -> Result<Vec<WalEntry>, DiskError> {
+                self.0.wal_entries()
+            }
+            fn put_decision(
+                &mut self,
+                d: &Decision,
+                s: &Snapshot,
+                k: &[TxKey],
+            ) -> Result<(), DiskError> {
+                self.0.put_decision(d, s, k)
+            }
+            fn state(&self) -> Result<Option<Snapshot>, DiskError> {
+                Ok(None)
+            }
+            fn decision(&self, h: Height) -> Result<Option<Decision>, DiskError> {
+                self.0.decision(h)
+            }
+            fn last_height(&self) -> Result<Height, DiskError> {
+                self.0.last_height()
+            }
+            fn add_pending(&mut self, t: &[(TxKey, Tx)]) -> Result<(), DiskError> {
+                self.0.add_pending(t)
+            }
+            fn pending(&self) -> Result<Vec<Tx>, DiskError> {
+                self.0.pending()
+            }
+        }
+        let mut disk = NoState::default();
+        let decided = Tx(b"decided".to_vec());
+        disk.add_pending(&[(tx_key(&decided), decided.clone())])
+            .unwrap();
+        let mut chain = TxChain::default();
+        for h in 1..=3u64 {
+            let byte = [h as u8];
+            let txs: Vec<&[u8]> = if h == 1 {
+                vec![b"decided", &byte]
+            } else {
+                vec![&byte]
+            };
+            let d = decision(h, &txs);
+            chain.apply(Height(h), &d.block.txs);
+            let s = Snapshot {
+                height: Height(h),
+                state: chain.snapshot(),
+            };
+            disk.put_decision(&d, &s, &[]).unwrap();
+        }
+        let (log, _, waiting) = recover_log(&disk).unwrap();
+        assert_eq!(log.last_height(), Height(3));
+        assert_eq!(log.machine(), &chain);
+        // A pending transaction a replayed block carries is not pending.
+        assert!(waiting.is_empty());
+        let recent = recently_committed(&disk, Height(3), 10).unwrap();
+        assert_eq!(recent.first(), Some(&decided));
+        assert_eq!(recent.len(), 4);
     }
 }

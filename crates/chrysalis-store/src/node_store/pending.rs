@@ -37,18 +37,19 @@ impl NodeStore {
         })
     }
 
-    /// Stores setting `name` (a decided block) and removes the pending
-    /// rows it settles, in one durable write: after a crash either both
-    /// happened or neither did.
-    pub fn put_setting_settling(
+    /// Stores `settings` (a decided block, the state after it) and removes
+    /// the pending rows they settle, in one durable write: after a crash
+    /// either all of it happened or none did.
+    pub fn put_settings_settling(
         &self,
-        name: &str,
-        value: &[u8],
+        settings: &[(&str, &[u8])],
         settled: &[[u8; 32]],
     ) -> Result<(), NodeStoreError> {
         self.write(|tx| {
-            let mut settings = tx.open_table(SETTINGS).map_err(storage)?;
-            settings.insert(name, value).map_err(storage)?;
+            let mut table = tx.open_table(SETTINGS).map_err(storage)?;
+            for (name, value) in settings {
+                table.insert(*name, *value).map_err(storage)?;
+            }
             if !settled.is_empty() {
                 let mut pending = tx.open_table(PENDING).map_err(storage)?;
                 for key in settled {
@@ -80,9 +81,13 @@ mod tests {
             vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
         );
         store
-            .put_setting_settling("block/1", b"decided", &[[1; 32], [3; 32], [9; 32]])
+            .put_settings_settling(
+                &[("block/1", b"decided"), ("state", b"after")],
+                &[[1; 32], [3; 32], [9; 32]],
+            )
             .unwrap();
         assert_eq!(store.pending_all().unwrap(), vec![b"two".to_vec()]);
         assert_eq!(store.setting("block/1").unwrap().unwrap(), b"decided");
+        assert_eq!(store.setting("state").unwrap().unwrap(), b"after");
     }
 }
