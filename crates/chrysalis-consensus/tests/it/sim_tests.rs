@@ -128,14 +128,9 @@ fn replay_one_seed() {
     }
 }
 
-/// With `wait_for_txs`, idle validators decide nothing; one client
-/// transaction at one validator (forwarded to the others) is decided by
-/// every validator, after which they are idle again; a transaction a peer
-/// forwarded to a single validator wakes the whole set too. Lossy,
-/// reordering network throughout.
-#[test]
-fn idle_validators_decide_only_when_transactions_wait() {
-    let setup = Setup {
+/// Four honest validators that wait for transactions, with no clients.
+fn idle_setup() -> Setup {
+    Setup {
         validators: 4,
         twins: vec![],
         byzantine: vec![],
@@ -144,7 +139,17 @@ fn idle_validators_decide_only_when_transactions_wait() {
         declared_f: 1,
         wait_for_txs: true,
         client_period_ms: 0,
-    };
+    }
+}
+
+/// With `wait_for_txs`, idle validators decide nothing; one client
+/// transaction at one validator (forwarded to the others) is decided by
+/// every validator, after which they are idle again; a transaction a peer
+/// forwarded to a single validator wakes the whole set too. Lossy,
+/// reordering network throughout.
+#[test]
+fn idle_validators_decide_only_when_transactions_wait() {
+    let setup = idle_setup();
     let faults = Faults {
         loss: 0.05,
         duplicate: 0.05,
@@ -219,16 +224,7 @@ fn idle_validators_decide_only_when_transactions_wait() {
 /// empty height each interval, and agree on them.
 #[test]
 fn idle_validators_with_a_heartbeat_decide_empty_heights() {
-    let setup = Setup {
-        validators: 4,
-        twins: vec![],
-        byzantine: vec![],
-        amnesia: vec![],
-        variant: Variant::Correct,
-        declared_f: 1,
-        wait_for_txs: true,
-        client_period_ms: 0,
-    };
+    let setup = idle_setup();
     let cfg = chrysalis_consensus::EngineConfig {
         wait_for_txs: true,
         empty_block_interval_ms: 500,

@@ -17,11 +17,7 @@ struct Validator {
 }
 
 fn start(dir: &Path, listen: SocketAddr, validators: &[ValidatorAddr]) -> Validator {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::harness::runtime();
     let config = NodeConfig {
         data_dir: dir.to_path_buf(),
         http_listen: "127.0.0.1:0".parse().unwrap(),

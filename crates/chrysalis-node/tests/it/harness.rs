@@ -27,6 +27,15 @@ pub(crate) fn validators(n: usize) -> (Vec<tempfile::TempDir>, Vec<ValidatorAddr
     (dirs, validators)
 }
 
+/// A two-thread runtime for one node.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub(crate) struct TestNode {
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) node: Option<Node>,
@@ -41,11 +50,7 @@ impl TestNode {
 
     /// Like [`TestNode::start`], with the gossip endpoint at `gossip_listen`.
     pub(crate) fn start_at(dir: &Path, join: &[SocketAddr], gossip_listen: SocketAddr) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let config = NodeConfig {
             data_dir: dir.to_path_buf(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
