@@ -31,8 +31,8 @@ use chrysalis_store::node_store::NodeStore;
 use chrysalis_types::NodeId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Frames from peers queued for raft before new ones are dropped.
 const INBOX: usize = 8192;
@@ -106,7 +106,7 @@ pub(crate) async fn start(
     let (applied_tx, applied_rx) = watch::channel(applied_txs);
     let (decided_tx, decided_rx) = watch::channel(height);
     let (prop_tx, prop_rx) = mpsc::channel(4096);
-    tokio::spawn(pack(engine.clone(), prop_rx));
+    tokio::spawn(pack(engine.clone(), prop_rx, stopped.clone()));
     let driver = Driver {
         engine,
         validators: validators.iter().map(|v| v.id).collect(),
@@ -263,19 +263,34 @@ impl Driver {
 
 /// Packs queued proposals into log entries (group commit): while up to
 /// [`IN_FLIGHT`] entries are being committed, new proposals gather into
-/// the next one. Each proposal is answered when its entry commits.
-async fn pack(engine: Arc<Engine>, mut queue: mpsc::Receiver<Proposal>) {
+/// the next one. Each proposal is answered when its entry commits. When the
+/// node stops, writes still in flight are abandoned (their callers are told
+/// consensus is off), so no task outlives the node.
+async fn pack(
+    engine: Arc<Engine>,
+    mut queue: mpsc::Receiver<Proposal>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut writes = JoinSet::new();
     let mut next: Option<Proposal> = None;
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+        while writes.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = stopped.changed() => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
         };
         let first = match next.take() {
             Some(p) => p,
-            None => match queue.recv().await {
-                Some(p) => p,
-                None => return,
+            None => tokio::select! {
+                _ = stopped.changed() => return,
+                p = queue.recv() => match p {
+                    Some(p) => p,
+                    None => return,
+                },
             },
         };
         let mut bytes: usize = first.txs.iter().map(Vec::len).sum();
@@ -289,31 +304,33 @@ async fn pack(engine: Arc<Engine>, mut queue: mpsc::Receiver<Proposal>) {
             bytes += size;
             batch.push(p);
         }
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let mut txs = Vec::new();
-            let mut answers = Vec::with_capacity(batch.len());
-            for p in batch {
-                answers.push((p.txs.len(), p.refused, p.reply));
-                txs.extend(p.txs);
-            }
-            let committed = match engine.write(txs).await {
-                // A copy already applied is committed too (once).
-                Ok(_) => true,
-                Err(err) => {
-                    tracing::warn!(%err, "raft write failed");
-                    false
-                }
-            };
-            for (n, refused, reply) in answers {
-                let answer = if committed {
-                    (n, refused)
-                } else {
-                    (0, n + refused)
-                };
-                let _ = reply.send(answer);
-            }
-            drop(permit);
-        });
+        writes.spawn(write(engine.clone(), batch, permit));
     }
+}
+
+/// Writes one packed entry and answers each proposal in it.
+async fn write(engine: Arc<Engine>, batch: Vec<Proposal>, permit: OwnedSemaphorePermit) {
+    let mut txs = Vec::new();
+    let mut answers = Vec::with_capacity(batch.len());
+    for p in batch {
+        answers.push((p.txs.len(), p.refused, p.reply));
+        txs.extend(p.txs);
+    }
+    let committed = match engine.write(txs).await {
+        // A copy already applied is committed too (once).
+        Ok(_) => true,
+        Err(err) => {
+            tracing::warn!(%err, "raft write failed");
+            false
+        }
+    };
+    for (n, refused, reply) in answers {
+        let answer = if committed {
+            (n, refused)
+        } else {
+            (0, n + refused)
+        };
+        let _ = reply.send(answer);
+    }
+    drop(permit);
 }
