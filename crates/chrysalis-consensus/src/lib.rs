@@ -41,6 +41,15 @@
 //!   [`Message::Status`]; a peer behind gets the decided block and its
 //!   [`CommitCert`] ([`Output::SendCommit`]).
 //! - `commit_wait_ms` (Tendermint's `timeout_commit`) lets blocks batch more.
+//! - With `wait_for_txs` (CometBFT's `create_empty_blocks = false`) a height
+//!   starts only once a transaction waits, a peer's proposal or vote for it
+//!   arrives, or `empty_block_interval_ms` passes. Waiting only delays the
+//!   first round; any validator's message starts it, so a height that one
+//!   validator works on is worked on by all.
+//! - Client transactions are forwarded once to every validator
+//!   ([`Message::Txs`], unsigned: a validator may propose any valid
+//!   transaction anyway), and the mempool refuses the last
+//!   `recent_committed` committed ones, so a late copy is not decided twice.
 
 mod codec;
 mod engine;
