@@ -73,7 +73,7 @@ pub use message::{
     CommitCert, Message, PROPOSAL_DOMAIN, Proposal, Sig, SignedProposal, SignedVote, VOTE_DOMAIN,
     VerifyError, Vote, VoteKind,
 };
-pub use types::{Block, BlockHash, Height, PeerId, Round, Tx, ValidatorIndex};
+pub use types::{Block, BlockHash, Height, PeerId, Round, Tx, TxKey, ValidatorIndex};
 pub use validators::{Validator, ValidatorSet, ValidatorSetError};
 pub use votes::{Evidence, ProposalEvidence};
 pub use wal::{MemWal, Wal, WalEntry};

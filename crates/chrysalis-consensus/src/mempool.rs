@@ -1,7 +1,7 @@
 //! The mempool and batcher: client transactions wait here until a proposer
 //! packs them into a block, bounded by count and bytes.
 
-use crate::types::Tx;
+use crate::types::{Tx, TxKey};
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -59,10 +59,6 @@ pub enum MempoolError {
     Invalid,
 }
 
-fn tx_key(tx: &Tx) -> [u8; 32] {
-    *blake3::hash(&tx.0).as_bytes()
-}
-
 /// Hashes a transaction key, a BLAKE3 digest and so already uniform, by
 /// its first eight bytes (crafting keys that collide there takes a
 /// birthday search over BLAKE3).
@@ -82,7 +78,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-type KeySet = HashSet<[u8; 32], BuildHasherDefault<KeyHasher>>;
+type KeySet = HashSet<TxKey, BuildHasherDefault<KeyHasher>>;
 
 /// A FIFO pool of distinct transactions, which also remembers the keys of
 /// the last few committed ones so they are not admitted again.
@@ -90,11 +86,11 @@ type KeySet = HashSet<[u8; 32], BuildHasherDefault<KeyHasher>>;
 pub struct Mempool {
     config: MempoolConfig,
     /// Waiting transactions with their keys, oldest first.
-    queue: VecDeque<([u8; 32], Tx)>,
+    queue: VecDeque<(TxKey, Tx)>,
     keys: KeySet,
     bytes: usize,
     /// Committed transaction keys, oldest first, at most `recent_cap`.
-    recent: VecDeque<[u8; 32]>,
+    recent: VecDeque<TxKey>,
     recent_keys: KeySet,
     recent_cap: usize,
 }
@@ -136,7 +132,7 @@ impl Mempool {
         {
             return Err(MempoolError::Full);
         }
-        let key = tx_key(&tx);
+        let key = tx.key();
         if self.recent_keys.contains(&key) || !self.keys.insert(key) {
             return Err(MempoolError::Duplicate);
         }
@@ -164,7 +160,7 @@ impl Mempool {
     pub fn remove_committed(&mut self, txs: &[Tx]) {
         let before = self.keys.len();
         for tx in txs {
-            let key = tx_key(tx);
+            let key = tx.key();
             self.remember(key);
             self.keys.remove(&key);
         }
@@ -183,7 +179,7 @@ impl Mempool {
         self.bytes = bytes;
     }
 
-    fn remember(&mut self, key: [u8; 32]) {
+    fn remember(&mut self, key: TxKey) {
         if self.recent_cap == 0 || !self.recent_keys.insert(key) {
             return;
         }

@@ -57,6 +57,17 @@ impl fmt::Debug for BlockHash {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tx(pub Vec<u8>);
 
+/// A transaction's key: the BLAKE3 hash of its bytes. Mempools and
+/// pending sets deduplicate by it.
+pub type TxKey = [u8; 32];
+
+impl Tx {
+    /// This transaction's [`TxKey`].
+    pub fn key(&self) -> TxKey {
+        *blake3::hash(&self.0).as_bytes()
+    }
+}
+
 /// A batch of transactions proposed for one height.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Block {

@@ -9,7 +9,9 @@
 //! tests and benchmarks of everything above the disk.
 
 use crate::store::NodeStore;
-use chrysalis_consensus::{Block, CommitCert, Decision, Height, Message, Snapshot, Tx, WalEntry};
+use chrysalis_consensus::{
+    Block, CommitCert, Decision, Height, Message, Snapshot, Tx, TxKey, WalEntry,
+};
 use chrysalis_store::node_store::NodeStoreError;
 use chrysalis_types::codec::{Decode, DecodeError, Encode};
 use std::collections::BTreeMap;
@@ -19,14 +21,6 @@ use std::sync::Arc;
 /// as one record, before they got a table of their own; read once and
 /// moved into the table.
 const LEGACY_PENDING: &str = "consensus/pending";
-
-/// A transaction's key: the BLAKE3 hash of its bytes.
-pub type TxKey = [u8; 32];
-
-/// The key of `tx`.
-pub fn tx_key(tx: &Tx) -> TxKey {
-    *blake3::hash(&tx.0).as_bytes()
-}
 
 /// Transactions as `count, (len, bytes)*`, lengths as u32 little-endian
 /// (the legacy pending record).
@@ -257,7 +251,7 @@ impl ConsensusDisk for NodeDisk {
             // Moved row by row (idempotent), then the record is dropped.
             let legacy = decode_txs(&bytes)?;
             let rows: Vec<(TxKey, &[u8])> =
-                legacy.iter().map(|t| (tx_key(t), t.0.as_slice())).collect();
+                legacy.iter().map(|t| (t.key(), t.0.as_slice())).collect();
             self.store.pending_put(&rows)?;
             self.store.remove_setting(LEGACY_PENDING)?;
         }
@@ -436,7 +430,7 @@ mod tests {
         let mut disk = NodeDisk::new(store);
         let new: Vec<(TxKey, Tx)> = [b"x".to_vec(), b"y".to_vec()]
             .into_iter()
-            .map(|b| (tx_key(&Tx(b.clone())), Tx(b)))
+            .map(|b| (Tx(b.clone()).key(), Tx(b)))
             .collect();
         disk.add_pending(&new).unwrap();
         let all = vec![Tx(b"old".to_vec()), Tx(b"x".to_vec()), Tx(b"y".to_vec())];
@@ -444,7 +438,7 @@ mod tests {
         drop(disk);
         let mut disk = NodeDisk::new(Arc::new(NodeStore::open(dir.path()).unwrap()));
         assert_eq!(sorted(disk.pending().unwrap()), all);
-        let settled = [tx_key(&Tx(b"x".to_vec())), tx_key(&Tx(b"old".to_vec()))];
+        let settled = [Tx(b"x".to_vec()).key(), Tx(b"old".to_vec()).key()];
         disk.put_decision(&decision(1), &state(1), &settled)
             .unwrap();
         assert_eq!(disk.pending().unwrap(), vec![Tx(b"y".to_vec())]);

@@ -1,12 +1,12 @@
 //! The consensus task: engine, timers, WAL, decided log, peer queues.
 
-use super::disk::{ConsensusDisk, DiskError, TxKey, tx_key};
+use super::disk::{ConsensusDisk, DiskError};
 use super::handle::{BlockView, Command, ConsensusHandle, ConsensusStatus};
 use super::state::{ConsensusMetrics, TxChain};
 use crate::config::ValidatorAddr;
 use chrysalis_consensus::{
     BftEngine, Decision, EngineConfig, EngineError, Height, Input, Message, Output, PeerId,
-    ReplicatedLog, SigningKey, Snapshot, StateMachine, Tendermint, Timeout, Tx, Validator,
+    ReplicatedLog, SigningKey, Snapshot, StateMachine, Tendermint, Timeout, Tx, TxKey, Validator,
     ValidatorSet, ValidatorSetError, VerificationKey, WalEntry,
 };
 use chrysalis_net::{Channel, Endpoint, Incoming};
@@ -152,11 +152,7 @@ fn recover_log(
     disk: &dyn ConsensusDisk,
 ) -> Result<(ReplicatedLog<TxChain>, Option<BlockView>, Waiting), ConsensusError> {
     let last_height = disk.last_height()?;
-    let mut waiting: Waiting = disk
-        .pending()?
-        .into_iter()
-        .map(|t| (tx_key(&t), t))
-        .collect();
+    let mut waiting: Waiting = disk.pending()?.into_iter().map(|t| (t.key(), t)).collect();
     let mut log = match disk.state()? {
         Some(state) if state.height <= last_height => {
             ReplicatedLog::resume(TxChain::default(), state, COMPACT_EVERY, RETAIN)
@@ -167,7 +163,7 @@ fn recover_log(
     for h in log.last_height().0 + 1..=last_height.0 {
         if let Some(d) = disk.decision(Height(h))? {
             for tx in &d.block.txs {
-                waiting.remove(&tx_key(tx));
+                waiting.remove(&tx.key());
             }
             // Heights are stored in order; a gap cannot occur.
             let _ = log.commit(d);
@@ -298,7 +294,7 @@ impl Driver {
                 let mut accepted = Vec::new();
                 for tx in txs {
                     if self.engine.submit_tx(tx.clone()).is_ok() {
-                        accepted.push((tx_key(&tx), tx));
+                        accepted.push((tx.key(), tx));
                     }
                 }
                 // Acknowledged only once durable; unanswered if the disk fails.
@@ -426,7 +422,7 @@ impl Driver {
             d.block
                 .txs
                 .iter()
-                .map(tx_key)
+                .map(Tx::key)
                 .filter(|key| self.pending.contains(key))
                 .collect()
         };
@@ -496,7 +492,7 @@ mod tests {
         };
         let mut disk = MemDisk::default();
         let pending = Tx(b"waiting".to_vec());
-        disk.add_pending(&[(tx_key(&pending), pending.clone())])
+        disk.add_pending(&[(pending.key(), pending.clone())])
             .unwrap();
         // Only the last block is on this disk.
         disk.put_decision(&decision(5, &[&[5]]), &state, &[])
@@ -546,7 +542,7 @@ mod tests {
         }
         let mut disk = NoState::default();
         let decided = Tx(b"decided".to_vec());
-        disk.add_pending(&[(tx_key(&decided), decided.clone())])
+        disk.add_pending(&[(decided.key(), decided.clone())])
             .unwrap();
         let mut chain = TxChain::default();
         for h in 1..=3u64 {

@@ -31,7 +31,7 @@ mod handle;
 mod raft;
 mod state;
 
-pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk, TxKey, tx_key};
+pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk};
 pub(crate) use driver::{ConsensusError, start};
 pub use handle::{
     BlockView, ConsensusHandle, ConsensusStatus, EvidenceView, MAX_LOG_PAGE, ProposeError,
