@@ -51,6 +51,7 @@
 //!   transaction anyway), and the mempool refuses the last
 //!   `recent_committed` committed ones, so a late copy is not decided twice.
 
+mod chain;
 mod codec;
 mod engine;
 mod log;
@@ -63,6 +64,7 @@ mod validators;
 mod votes;
 mod wal;
 
+pub use chain::{BadChainSnapshot, TxChain};
 pub use ed25519_consensus::{SigningKey, VerificationKey};
 pub use engine::{
     BftEngine, Decision, EngineConfig, EngineError, Input, Output, Tendermint, Timeout, TimeoutKind,

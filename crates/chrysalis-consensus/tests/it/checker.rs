@@ -183,7 +183,7 @@ impl Checker {
 /// replicated log applied the same blocks in the same order, including
 /// after crash rebuilds from snapshots).
 pub(crate) fn check_states(sim: &Sim<Node>) -> Result<(), String> {
-    let mut by_height: BTreeMap<Height, (Pid, &crate::node::Chain)> = BTreeMap::new();
+    let mut by_height: BTreeMap<Height, (Pid, &chrysalis_consensus::TxChain)> = BTreeMap::new();
     for pid in sim.pids() {
         let node = sim.process(pid);
         if !node.honest() {

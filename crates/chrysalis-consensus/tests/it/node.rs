@@ -6,48 +6,14 @@
 use chrysalis_consensus::{
     BftEngine, Block, BlockHash, CommitCert, Decision, EngineConfig, Height, Input, MemWal,
     Message, Output, PeerId, Proposal, ReplicatedLog, Round, Sig, SignedVote, SigningKey,
-    StateMachine, Tendermint, Timeout, TimeoutKind, Tx, ValidatorIndex, ValidatorSet, Vote,
-    VoteKind, Wal,
+    Tendermint, Timeout, TimeoutKind, Tx, TxChain, ValidatorIndex, ValidatorSet, Vote, VoteKind,
+    Wal,
 };
 use chrysalis_sim::{Ctx, Pid, Process};
-use std::convert::Infallible;
 
 /// Client transactions are tagged 0x01; anything else is invalid.
 pub(crate) fn tx_valid(tx: &Tx) -> bool {
     tx.0.first() == Some(&0x01) && tx.0.len() <= 64
-}
-
-/// A hash chain over every applied transaction: equal states mean equal histories.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Chain {
-    pub head: [u8; 32],
-    pub applied_txs: u64,
-}
-
-impl StateMachine for Chain {
-    type Error = Infallible;
-    fn apply(&mut self, height: Height, txs: &[Tx]) {
-        for tx in txs {
-            let mut h = blake3::Hasher::new();
-            h.update(&self.head);
-            h.update(&height.0.to_be_bytes());
-            h.update(&tx.0);
-            self.head = *h.finalize().as_bytes();
-            self.applied_txs += 1;
-        }
-    }
-    fn snapshot(&self) -> Vec<u8> {
-        let mut out = self.head.to_vec();
-        out.extend_from_slice(&self.applied_txs.to_be_bytes());
-        out
-    }
-    fn restore(&mut self, s: &[u8]) -> Result<(), Infallible> {
-        self.head.copy_from_slice(&s[..32]);
-        let mut n = [0; 8];
-        n.copy_from_slice(&s[32..40]);
-        self.applied_txs = u64::from_be_bytes(n);
-        Ok(())
-    }
 }
 
 /// Misbehaviour a node may have.
@@ -116,7 +82,7 @@ pub(crate) struct Node {
     peers: Vec<Pid>,
     /// Durable.
     pub wal: MemWal,
-    pub log: ReplicatedLog<Chain>,
+    pub log: ReplicatedLog<TxChain>,
     /// Volatile.
     pub engine: Option<Tendermint>,
     client_seq: u64,
@@ -159,7 +125,7 @@ impl Node {
             config,
             peers: (0..n_pids).map(Pid).filter(|p| *p != pid).collect(),
             wal: MemWal::new(),
-            log: ReplicatedLog::new(Chain::default(), 16, 4096),
+            log: ReplicatedLog::new(TxChain::default(), 16, 4096),
             engine: None,
             client_seq: 0,
             inbox: Vec::new(),
@@ -409,18 +375,15 @@ impl Process for Node {
         self.crashes += 1;
         self.inbox.clear();
         self.log
-            .rebuild(Chain::default())
-            .unwrap_or_else(|e| match e {
-                chrysalis_consensus::LogError::Restore(x) => match x {},
-                other => panic!("rebuild: {other}"),
-            });
+            .rebuild(TxChain::default())
+            .unwrap_or_else(|e| panic!("rebuild: {e}"));
     }
 
     fn wipe(&mut self) {
         self.crash();
         self.wiped = true;
         self.wal = MemWal::new();
-        self.log = ReplicatedLog::new(Chain::default(), 16, 4096);
+        self.log = ReplicatedLog::new(TxChain::default(), 16, 4096);
     }
 }
 

@@ -2,8 +2,9 @@
 
 use super::disk::{ConsensusDisk, DiskError};
 use super::handle::{BlockView, Command, ConsensusHandle, ConsensusStatus};
-use super::state::{ConsensusMetrics, TxChain};
+use super::state::ConsensusMetrics;
 use crate::config::ValidatorAddr;
+use chrysalis_consensus::TxChain;
 use chrysalis_consensus::{
     BftEngine, Decision, EngineConfig, EngineError, Height, Input, Message, Output, PeerId,
     ReplicatedLog, SigningKey, Snapshot, StateMachine, Tendermint, Timeout, Tx, TxKey, Validator,

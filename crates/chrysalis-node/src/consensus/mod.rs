@@ -31,6 +31,7 @@ mod handle;
 mod raft;
 mod state;
 
+pub use chrysalis_consensus::TxChain;
 pub use disk::{ConsensusDisk, DiskError, MemDisk, NodeDisk};
 pub(crate) use driver::{ConsensusError, start};
 pub use handle::{
@@ -39,4 +40,4 @@ pub use handle::{
 };
 pub(crate) use raft::start as start_raft;
 pub use raft::{MAX_BATCH_BYTES, MAX_TX_BYTES};
-pub use state::{ConsensusMetrics, TxChain};
+pub use state::ConsensusMetrics;

@@ -22,9 +22,10 @@
 //!   the same transactions in the same order, under either engine.
 
 use super::handle::{BlockView, Command, ConsensusHandle, ConsensusStatus};
-use super::state::{ConsensusMetrics, TxChain};
+use super::state::ConsensusMetrics;
 use crate::config::ValidatorAddr;
 use chrysalis_consensus::Tx;
+use chrysalis_consensus::TxChain;
 use chrysalis_net::{Endpoint, Incoming};
 use chrysalis_raft::{Block, EngineConfig, RaftEngine, StartError, Validator};
 use chrysalis_store::node_store::NodeStore;

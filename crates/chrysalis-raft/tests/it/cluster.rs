@@ -4,7 +4,7 @@
 //! A write sent again under its id, before and after a leader change, is
 //! applied once; every transaction is in the log exactly once.
 
-use chrysalis_consensus::{Height, StateMachine, Tx};
+use chrysalis_consensus::TxChain;
 use chrysalis_crypto::ed25519::SigningKey;
 use chrysalis_net::{Admission, Channel, Endpoint, NetConfig};
 use chrysalis_raft::{EngineConfig, RaftEngine, Role, Validator, WriteError, Written};
@@ -17,47 +17,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A hash chain over the applied transactions, as the node's `TxChain`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Chain {
-    head: [u8; 32],
-    txs: u64,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("bad chain snapshot")]
-struct BadChain;
-
-impl StateMachine for Chain {
-    type Error = BadChain;
-
-    fn apply(&mut self, height: Height, txs: &[Tx]) {
-        for tx in txs {
-            let mut h = blake3::Hasher::new();
-            h.update(&self.head);
-            h.update(&height.0.to_be_bytes());
-            h.update(&tx.0);
-            self.head = *h.finalize().as_bytes();
-            self.txs += 1;
-        }
-    }
-
-    fn snapshot(&self) -> Vec<u8> {
-        let mut out = self.head.to_vec();
-        out.extend_from_slice(&self.txs.to_be_bytes());
-        out
-    }
-
-    fn restore(&mut self, s: &[u8]) -> Result<(), BadChain> {
-        let (head, txs) = s.split_at_checked(32).ok_or(BadChain)?;
-        self.head = head.try_into().map_err(|_| BadChain)?;
-        self.txs = u64::from_be_bytes(txs.try_into().map_err(|_| BadChain)?);
-        Ok(())
-    }
-}
-
 struct Node {
-    engine: RaftEngine<Chain>,
+    engine: RaftEngine<TxChain>,
     endpoint: Endpoint,
     pump: tokio::task::JoinHandle<()>,
 }
@@ -115,7 +76,7 @@ async fn start(
         me,
         validators,
         store,
-        Chain::default(),
+        TxChain::default(),
         endpoint.clone(),
         inbox,
         config.clone(),
@@ -169,7 +130,7 @@ async fn wait_height(node: &Node, height: u64) {
         .unwrap();
 }
 
-fn head(node: &Node) -> Chain {
+fn head(node: &Node) -> TxChain {
     node.engine.applied().machine.clone()
 }
 
@@ -232,8 +193,8 @@ impl Cluster {
         for node in self.nodes.iter().flatten() {
             wait_height(node, height).await;
         }
-        let heads: Vec<Chain> = self.nodes.iter().flatten().map(head).collect();
-        assert_eq!(heads[0].txs, txs);
+        let heads: Vec<TxChain> = self.nodes.iter().flatten().map(head).collect();
+        assert_eq!(heads[0].applied_txs, txs);
         assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
         let any = self.nodes.iter().flatten().next().unwrap();
         let blocks = any.engine.blocks(1, 100).unwrap();
@@ -245,12 +206,16 @@ impl Cluster {
         let mut txs: Vec<&Vec<u8>> = blocks.iter().flat_map(|b| &b.txs).collect();
         assert_eq!(
             txs.len() as u64,
-            heads[0].txs,
+            heads[0].applied_txs,
             "blocks hold what was applied"
         );
         txs.sort();
         txs.dedup();
-        assert_eq!(txs.len() as u64, heads[0].txs, "every tx exactly once");
+        assert_eq!(
+            txs.len() as u64,
+            heads[0].applied_txs,
+            "every tx exactly once"
+        );
         blocks
     }
 
@@ -434,9 +399,9 @@ async fn a_node_behind_the_purged_log_catches_up_from_a_snapshot() {
     assert!(purged.snapshot.is_some());
     cluster.restart(lagging, addr).await;
     wait_height(cluster.node(lagging), 13).await;
-    let heads: Vec<Chain> = cluster.nodes.iter().flatten().map(head).collect();
+    let heads: Vec<TxChain> = cluster.nodes.iter().flatten().map(head).collect();
     assert!(heads.iter().all(|h| *h == heads[0]), "{heads:?}");
-    assert_eq!(heads[0].txs, 13);
+    assert_eq!(heads[0].applied_txs, 13);
     let snapshot = cluster
         .node(lagging)
         .engine
