@@ -3,7 +3,7 @@
 
 use crate::mempool::{Mempool, MempoolConfig, MempoolError};
 use crate::message::{CommitCert, Message, SignedProposal, SignedVote, VoteKind};
-use crate::types::{Block, BlockHash, Height, PeerId, Round, Tx, ValidatorIndex};
+use crate::types::{Block, BlockHash, Height, PeerId, Round, Tx, TxKey, ValidatorIndex};
 use crate::validators::ValidatorSet;
 use crate::votes::{AddOutcome, Evidence, ProposalEvidence, VoteKeeper};
 use crate::wal::WalEntry;
@@ -173,9 +173,9 @@ pub trait BftEngine {
     fn start(&mut self) -> Vec<Output>;
     /// Handles one input.
     fn handle(&mut self, input: Input) -> Vec<Output>;
-    /// Admits a client transaction to the mempool; follow a batch of
-    /// submissions with [`Input::Submitted`].
-    fn submit_tx(&mut self, tx: Tx) -> Result<(), MempoolError>;
+    /// Admits a client transaction to the mempool and returns its key;
+    /// follow a batch of submissions with [`Input::Submitted`].
+    fn submit_tx(&mut self, tx: Tx) -> Result<TxKey, MempoolError>;
     /// The height being decided now.
     fn height(&self) -> Height;
     /// Double-sign evidence gathered so far.
@@ -574,15 +574,15 @@ impl BftEngine for Tendermint {
         out
     }
 
-    fn submit_tx(&mut self, tx: Tx) -> Result<(), MempoolError> {
+    fn submit_tx(&mut self, tx: Tx) -> Result<TxKey, MempoolError> {
         if !(self.config.tx_valid)(&tx) {
             return Err(MempoolError::Invalid);
         }
-        self.mempool.add(tx.clone())?;
+        let key = self.mempool.add(tx.clone())?;
         if self.set.len() > 1 {
             self.submitted.push(tx);
         }
-        Ok(())
+        Ok(key)
     }
 
     fn height(&self) -> Height {

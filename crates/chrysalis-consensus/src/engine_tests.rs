@@ -309,5 +309,5 @@ fn remembered_commits_are_not_admitted_again() {
     let tx = Tx(vec![7, 7]);
     e.remember_committed(std::slice::from_ref(&tx));
     assert_eq!(e.submit_tx(tx), Err(MempoolError::Duplicate));
-    assert_eq!(e.submit_tx(Tx(vec![8])), Ok(()));
+    assert_eq!(e.submit_tx(Tx(vec![8])), Ok(Tx(vec![8]).key()));
 }

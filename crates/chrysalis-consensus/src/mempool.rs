@@ -116,7 +116,7 @@ impl Mempool {
     }
 
     /// Admits a transaction.
-    pub fn add(&mut self, tx: Tx) -> Result<(), MempoolError> {
+    pub fn add(&mut self, tx: Tx) -> Result<TxKey, MempoolError> {
         let len = tx.0.len();
         if len == 0 {
             return Err(MempoolError::Empty);
@@ -138,7 +138,7 @@ impl Mempool {
         }
         self.bytes += len;
         self.queue.push_back((key, tx));
-        Ok(())
+        Ok(key)
     }
 
     /// The oldest transactions that fit in one block (they stay in the pool
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(m.add(Tx(vec![2])), Err(MempoolError::Duplicate));
         // A third commit pushes the oldest key out of the window of two.
         m.remove_committed(&[Tx(vec![3])]);
-        assert_eq!(m.add(Tx(vec![1])), Ok(()));
+        assert_eq!(m.add(Tx(vec![1])), Ok(Tx(vec![1]).key()));
         assert_eq!(m.add(Tx(vec![2])), Err(MempoolError::Duplicate));
         assert_eq!(m.len(), 1);
     }

@@ -294,8 +294,8 @@ impl Driver {
                 let total = txs.len();
                 let mut accepted = Vec::new();
                 for tx in txs {
-                    if self.engine.submit_tx(tx.clone()).is_ok() {
-                        accepted.push((tx.key(), tx));
+                    if let Ok(key) = self.engine.submit_tx(tx.clone()) {
+                        accepted.push((key, tx));
                     }
                 }
                 // Acknowledged only once durable; unanswered if the disk fails.
